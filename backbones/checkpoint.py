@@ -1,0 +1,278 @@
+"""Loading checkpoints safely and exactly.
+
+Two problems are solved here.
+
+**Unpickling.** PyTorch >= 2.6 loads with ``weights_only=True``: only
+tensors, containers and an allow-list of classes may be unpickled.  The files
+we must read hold a few harmless non-tensor objects (mmengine writes its
+``HistoryBuffer`` logs and numpy scalars into every checkpoint; EdgeNeXt's
+training checkpoints carry an ``argparse.Namespace``).  Rather than turning
+``weights_only`` off, which would execute any code a pickle names, we add
+exactly those classes to torch's allow-list (:func:`trust_checkpoint_types`).
+A file naming anything else is refused with the list of offending globals;
+a user who trusts such a file can opt in with ``MOBILEDENSE_UNSAFE_LOAD=1``
+(or ``--unsafe-load`` in our tools), which is the only path to
+``weights_only=False``.
+
+**Matching.** A backbone checkpoint must be loaded completely or not at all.
+:func:`load_backbone_checkpoint` unwraps the usual containers, strips
+``module.``/``backbone.`` prefixes, tries the module's own key layout and the
+official release layout (through the family's converter), and loads only a
+layout that fits every key and shape.  Otherwise it raises
+:class:`CheckpointLayoutError` naming the missing, unexpected and mis-shaped
+keys of the closest layout.
+"""
+import argparse
+import os
+import pickle
+from collections import OrderedDict
+from typing import Callable, Dict, List, Optional, Tuple
+
+import torch
+from mmengine.logging import print_log
+
+UNSAFE_ENV = 'MOBILEDENSE_UNSAFE_LOAD'
+_MAX_LISTED = 12
+
+
+class CheckpointLayoutError(KeyError):
+    """A checkpoint whose keys or shapes fit no layout the module accepts."""
+
+    def __str__(self):  # KeyError would repr() the message
+        return str(self.args[0])
+
+
+class UntrustedCheckpointError(pickle.UnpicklingError):
+    """A checkpoint that would run code outside the allow-list to load."""
+
+
+def _history_buffer_getattr(obj, name: str):
+    """The only ``getattr`` a checkpoint may call while unpickling.
+
+    mmengine pickles each ``HistoryBuffer``'s statistics methods as
+    ``getattr(HistoryBuffer, 'mean')`` and the like.  Allowing the builtin
+    would let a pickle fetch any attribute of any object it holds; this
+    stand-in answers for those methods alone.
+    """
+    from mmengine.logging import HistoryBuffer
+    if obj is HistoryBuffer and not name.startswith('_') and \
+            callable(vars(HistoryBuffer).get(name)):
+        return getattr(obj, name)
+    raise pickle.UnpicklingError(
+        f'refusing getattr({obj!r}, {name!r}) while unpickling: only '
+        f'public HistoryBuffer methods are allowed.')
+
+
+def _trusted_types() -> List:
+    """Classes and functions allowed to appear in the checkpoints we read.
+
+    Each entry only rebuilds data: constructing it cannot run code that the
+    file chooses.  Entries are ``obj`` or ``(obj, name in the pickle)``.
+    """
+    import numpy as np
+    from mmengine.logging import HistoryBuffer
+    trusted = [argparse.Namespace, HistoryBuffer, np.ndarray, np.dtype,
+               (_history_buffer_getattr, 'builtins.getattr')]
+    # numpy 2 calls its pickling helpers numpy._core.multiarray.*; files
+    # written under numpy 1 name them numpy.core.multiarray.*.
+    try:
+        from numpy._core import multiarray
+    except ImportError:  # numpy 1.x
+        from numpy.core import multiarray
+    # A dtype is rebuilt by setting the state of its concrete class
+    # (numpy.dtypes.Float64DType, ...), which must be allowed as well.
+    trusted += sorted({type(np.dtype(code)) for code in '?bhilqBHILQefdgFD'}
+                      - {np.dtype}, key=str)
+    for helper in ('_reconstruct', 'scalar'):
+        function = getattr(multiarray, helper)
+        trusted += [(function, f'numpy._core.multiarray.{helper}'),
+                    (function, f'numpy.core.multiarray.{helper}')]
+    return trusted
+
+
+def trust_checkpoint_types() -> None:
+    """Allow the types of :func:`_trusted_types` in ``torch.load``.
+
+    Idempotent.  Affects every later ``torch.load(weights_only=True)`` in the
+    process, which is how mmengine's own resume/``load_from`` start working
+    on PyTorch >= 2.6 without unpickling arbitrary objects.
+    """
+    def name(entry):
+        return entry[1] if isinstance(entry, tuple) else \
+            f'{entry.__module__}.{entry.__qualname__}'
+
+    current = {name(entry) for entry in torch.serialization.get_safe_globals()}
+    missing = [t for t in _trusted_types() if name(t) not in current]
+    if missing:
+        torch.serialization.add_safe_globals(missing)
+
+
+def unsafe_load_allowed() -> bool:
+    return os.environ.get(UNSAFE_ENV, '') not in ('', '0', 'false', 'False')
+
+
+def load_file(path: str, map_location='cpu'):
+    """``torch.load`` a local file under the allow-list.
+
+    Raises:
+        FileNotFoundError: the path does not exist.
+        UntrustedCheckpointError: the file needs globals outside the
+            allow-list and the user did not opt in to unsafe loading.
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'Checkpoint not found: {path}')
+    trust_checkpoint_types()
+    if unsafe_load_allowed():
+        print_log(f'{UNSAFE_ENV} is set: loading {path} with '
+                  'weights_only=False (it may run code).', logger='current')
+        return torch.load(path, map_location=map_location, weights_only=False)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        try:
+            names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+        except Exception:  # not a zip checkpoint: the message says enough
+            names = []
+        raise UntrustedCheckpointError(
+            f'{path} contains pickled objects outside the allow-list of '
+            f'mobiledense ({", ".join(names) or err}). It was not loaded. '
+            f'If you trust the file, set {UNSAFE_ENV}=1 (or pass '
+            f'--unsafe-load to our tools) to load it with '
+            f'weights_only=False.') from err
+
+
+def _is_tensor_dict(obj) -> bool:
+    return isinstance(obj, dict) and bool(obj) and all(
+        isinstance(v, torch.Tensor) for v in obj.values())
+
+
+def extract_state_dict(obj, source: str = 'checkpoint') -> Tuple[dict, str]:
+    """Find the tensor dict inside a loaded checkpoint.
+
+    Accepts a bare tensor dict and the wrappers in use: ``state_dict``
+    (mmengine, USI releases), ``model_ema`` / ``model`` (training
+    checkpoints; the EMA weights are the ones the authors evaluate, so they
+    win) and ``module``.
+
+    Returns:
+        The tensor dict and the name of the wrapper key it came from
+        (``''`` for a bare dict).
+    """
+    if _is_tensor_dict(obj):
+        return dict(obj), ''
+    if isinstance(obj, dict):
+        for key in ('state_dict', 'model_ema', 'model', 'module'):
+            if key in obj and _is_tensor_dict(obj[key]):
+                return dict(obj[key]), key
+        keys = list(obj)[:_MAX_LISTED]
+        raise CheckpointLayoutError(
+            f'{source} holds no tensor dict: top-level keys are {keys}; '
+            f'expected a tensor dict or one under state_dict / model_ema / '
+            f'model / module.')
+    raise CheckpointLayoutError(
+        f'{source} holds a {type(obj).__name__}, not a state dict.')
+
+
+def _strip(state_dict: dict, prefix: str) -> dict:
+    return {k[len(prefix):]: v for k, v in state_dict.items()
+            if k.startswith(prefix)}
+
+
+def _listing(keys, label: str) -> str:
+    keys = sorted(keys)
+    shown = ', '.join(keys[:_MAX_LISTED])
+    more = f' ... (+{len(keys) - _MAX_LISTED} more)' \
+        if len(keys) > _MAX_LISTED else ''
+    return f'  {len(keys)} {label}: {shown}{more}'
+
+
+def _compare(expected: Dict[str, torch.Size], candidate: dict):
+    missing = [k for k in expected if k not in candidate]
+    unexpected = [k for k in candidate if k not in expected]
+    mismatched = [f'{k} {tuple(candidate[k].shape)} vs '
+                  f'{tuple(expected[k])}' for k in expected
+                  if k in candidate and candidate[k].shape != expected[k]]
+    return missing, unexpected, mismatched
+
+
+def match_layout(module: torch.nn.Module, state_dict: dict,
+                 converter: Optional[Callable[[dict], Tuple[dict, list]]],
+                 source: str) -> Tuple[dict, str, list]:
+    """Pick the layout of ``state_dict`` that fits ``module`` exactly.
+
+    Returns:
+        The state dict in the module's layout, the layout's name and the
+        keys the converter dropped on purpose (an official classifier).
+
+    Raises:
+        CheckpointLayoutError: no layout fits every key and shape.
+    """
+    expected = {k: v.shape for k, v in module.state_dict().items()}
+    name = type(module).__name__
+    candidates = [('mobiledense', state_dict, [])]
+    if converter is not None:
+        converted, dropped = converter(state_dict)
+        candidates.append((f'official {name} release', converted, dropped))
+    reports = []
+    for layout, candidate, dropped in candidates:
+        missing, unexpected, mismatched = _compare(expected, candidate)
+        if not (missing or unexpected or mismatched):
+            return candidate, layout, dropped
+        reports.append((len(missing) + len(unexpected) + len(mismatched),
+                        layout, missing, unexpected, mismatched))
+    _, layout, missing, unexpected, mismatched = min(reports,
+                                                     key=lambda r: r[0])
+    lines = [f'{source} matches no known {name} layout; nothing was loaded. '
+             f'Closest layout: {layout}.']
+    if missing:
+        lines.append(_listing(missing, 'missing keys'))
+    if unexpected:
+        lines.append(_listing(unexpected, 'unexpected keys'))
+    if mismatched:
+        lines.append(_listing(mismatched, 'shape mismatches'))
+    raise CheckpointLayoutError('\n'.join(lines))
+
+
+def load_backbone_checkpoint(module: torch.nn.Module, path: str,
+                             prefix: Optional[str] = None) -> str:
+    """Load a backbone checkpoint into ``module``, exactly or not at all.
+
+    Args:
+        module: a backbone; its class may define ``convert_official`` (a
+            function from the official tensor dict to ``(state_dict,
+            dropped_keys)``).
+        path: a local file in any accepted layout: the official release,
+            a ``state_dict``/``model``/``model_ema`` wrapper, keys prefixed
+            with ``backbone.`` or ``module.``, a full mmdet/mmseg checkpoint
+            of this project.
+        prefix: keep only keys under this prefix (mmengine's
+            ``Pretrained(prefix=...)``), stripped.
+
+    Returns:
+        The name of the layout that was loaded.
+    """
+    raw = load_file(path)
+    state_dict, wrapper = extract_state_dict(raw, source=path)
+    if prefix:
+        state_dict = _strip(state_dict, prefix if prefix.endswith('.')
+                            else prefix + '.')
+    if state_dict and all(k.startswith('module.') for k in state_dict):
+        state_dict = _strip(state_dict, 'module.')
+    if any(k.startswith('backbone.') for k in state_dict):
+        others = sorted({k.split('.')[0] for k in state_dict
+                         if not k.startswith('backbone.')})
+        if others:
+            print_log(f'{path}: loading the backbone.* part; ignoring the '
+                      f'non-backbone parts {others}.', logger='current')
+        state_dict = _strip(state_dict, 'backbone.')
+    converter = getattr(type(module), 'convert_official', None)
+    state_dict, layout, dropped = match_layout(module, state_dict, converter,
+                                               source=path)
+    module.load_state_dict(OrderedDict(state_dict), strict=True)
+    where = f" (under '{wrapper}')" if wrapper else ''
+    note = f'; dropped {len(dropped)} classifier keys ' \
+        f'{sorted(dropped)}' if dropped else ''
+    print_log(f'Loaded {len(state_dict)} tensors into {type(module).__name__}'
+              f' from {path}{where}, {layout} layout{note}.',
+              logger='current')
+    return layout

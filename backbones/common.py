@@ -1,0 +1,231 @@
+"""Pieces shared by every backbone family in this package.
+
+* :class:`LayerNorm2d` (registered as ``'LN2d'``) normalises the channel axis
+  of ``(N, C, H, W)`` maps, which ``nn.LayerNorm`` cannot do without permutes.
+* :class:`SqueezeExcite` is the plain conv-based squeeze-and-excitation gate.
+* :class:`MultiScaleBackbone` owns the behaviour every backbone here must share
+  with mmdet/mmseg backbones: ``out_indices``, ``frozen_stages``,
+  ``norm_eval`` and exact loading of pretrained weights from ``init_cfg``.
+"""
+import warnings
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.model import BaseModule
+from mmengine.registry import MODELS
+from torch.nn.modules.batchnorm import _BatchNorm
+
+
+@MODELS.register_module('LN2d')
+class LayerNorm2d(nn.LayerNorm):
+    """LayerNorm over the channels of a ``(N, C, H, W)`` tensor.
+
+    Same parameters and numbers as ``nn.LayerNorm(C)`` applied to the
+    channels-last view; the output is contiguous in the usual NCHW layout.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.layer_norm(x.permute(0, 2, 3, 1), self.normalized_shape,
+                         self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2).contiguous()
+
+
+class SqueezeExcite(nn.Module):
+    """Squeeze-and-excitation: ``x * gate(expand(act(reduce(mean_hw(x)))))``.
+
+    Args:
+        channels: C of the ``(N, C, H, W)`` input.
+        reduced_channels: width of the bottleneck.
+        act_layer: activation module between the two 1x1 convs.
+        gate_layer: module producing the per-channel gate.
+    """
+
+    def __init__(self, channels: int, reduced_channels: int,
+                 act_layer: nn.Module, gate_layer: nn.Module = None):
+        super().__init__()
+        self.conv_reduce = nn.Conv2d(channels, reduced_channels, 1)
+        self.act = act_layer
+        self.conv_expand = nn.Conv2d(reduced_channels, channels, 1)
+        self.gate = gate_layer if gate_layer is not None else nn.Sigmoid()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scale = x.mean((2, 3), keepdim=True)
+        scale = self.conv_expand(self.act(self.conv_reduce(scale)))
+        return x * self.gate(scale)
+
+
+def resolve_arch(arch, arch_settings: Dict[str, dict],
+                 required_keys: Sequence[str], family: str) -> dict:
+    """Return the settings of a named variant or check a custom dict.
+
+    Raises:
+        ValueError: unknown variant name, or a custom dict missing keys.
+    """
+    if isinstance(arch, str):
+        key = arch.lower()
+        lowered = {name.lower(): name for name in arch_settings}
+        if key not in lowered:
+            raise ValueError(
+                f'Unknown {family} arch {arch!r}; choose one of '
+                f'{sorted(arch_settings)} or pass a dict with keys '
+                f'{list(required_keys)}.')
+        return dict(arch_settings[lowered[key]])
+    if isinstance(arch, dict):
+        missing = [k for k in required_keys if k not in arch]
+        if missing:
+            raise ValueError(
+                f'Custom {family} arch is missing keys {missing} '
+                f'(required: {list(required_keys)}).')
+        return dict(arch)
+    raise TypeError(f'{family} arch must be a str or a dict, '
+                    f'got {type(arch).__name__}.')
+
+
+def per_stage(value, num_stages: int, name: str) -> List:
+    """Broadcast a scalar to ``num_stages`` entries or check a sequence."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != num_stages:
+            raise ValueError(f'{name} needs {num_stages} entries (one per '
+                             f'stage), got {len(value)}: {list(value)}.')
+        return list(value)
+    return [value] * num_stages
+
+
+class MultiScaleBackbone(BaseModule):
+    """Base class of the backbones: ``layers[i]`` yields feature map ``i``.
+
+    A subclass builds ``self.layers`` (an ``nn.ModuleList`` run in order),
+    sets ``self.feature_channels`` and ``self.feature_strides`` (one entry
+    per layer), then calls :meth:`_finish_init`.
+
+    Args:
+        out_indices: indices of the maps to return (negative values count
+            from the end).
+        frozen_stages: ``-1`` freezes nothing; ``k`` puts ``layers[0..k]``
+            in eval mode with ``requires_grad=False``.
+        norm_eval: keep every BatchNorm in eval mode while training.
+        init_cfg: mmengine init config; ``dict(type='Pretrained',
+            checkpoint=PATH)`` loads weights through
+            :func:`backbones.checkpoint.load_backbone_checkpoint`, which
+            accepts the official release layout and refuses partial matches.
+        pretrained: deprecated alias of a ``Pretrained`` init_cfg (mmseg's
+            ``EncoderDecoder`` injects ``model.pretrained`` here).
+    """
+
+    # Subclasses set these: a function turning an official state dict into
+    # this module's layout, and the key prefixes of the official classifier.
+    convert_official: Optional[Callable[[dict], dict]] = None
+
+    def __init__(self, out_indices, frozen_stages: int, norm_eval: bool,
+                 init_cfg=None, pretrained: Optional[str] = None):
+        if pretrained is not None:
+            if init_cfg is not None:
+                raise ValueError('Give either init_cfg or pretrained, '
+                                 'not both.')
+            warnings.warn('`pretrained` is deprecated, use '
+                          "init_cfg=dict(type='Pretrained', checkpoint=...)")
+            init_cfg = dict(type='Pretrained', checkpoint=pretrained)
+        super().__init__(init_cfg=init_cfg)
+        self._requested_out_indices = out_indices
+        self.frozen_stages = frozen_stages
+        self.norm_eval = norm_eval
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.layers)
+
+    def _finish_init(self) -> None:
+        """Validate the arguments against the built layers, then freeze."""
+        n = self.num_layers
+        indices = self._requested_out_indices
+        if isinstance(indices, int):
+            indices = (indices, )
+        if not isinstance(indices, Sequence) or not indices:
+            raise TypeError(f'out_indices must be a non-empty sequence of '
+                            f'ints, got {indices!r}.')
+        normalised = []
+        for index in indices:
+            if not isinstance(index, int) or not -n <= index < n:
+                raise ValueError(
+                    f'out_indices entry {index!r} is out of range for '
+                    f'{type(self).__name__}: it has {n} feature maps '
+                    f'(valid indices 0..{n - 1} or -{n}..-1).')
+            normalised.append(index % n)
+        if len(set(normalised)) != len(normalised):
+            raise ValueError(f'out_indices has duplicates: {indices!r}.')
+        self.out_indices = tuple(sorted(normalised))
+        if not isinstance(self.frozen_stages, int) or \
+                not -1 <= self.frozen_stages < n:
+            raise ValueError(
+                f'frozen_stages={self.frozen_stages!r} is out of range for '
+                f'{type(self).__name__}: use -1 (nothing) up to {n - 1}.')
+        self._freeze_stages()
+
+    @property
+    def out_channels(self) -> Tuple[int, ...]:
+        """Channels of each returned map, in output order."""
+        return tuple(self.feature_channels[i] for i in self.out_indices)
+
+    @property
+    def out_strides(self) -> Tuple[int, ...]:
+        """Stride (w.r.t. the input) of each returned map."""
+        return tuple(self.feature_strides[i] for i in self.out_indices)
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        outs = []
+        last = self.out_indices[-1]
+        for index, layer in enumerate(self.layers):
+            x = layer(x)
+            if index in self.out_indices:
+                outs.append(x)
+            if index == last:
+                break
+        return tuple(outs)
+
+    def _freeze_stages(self) -> None:
+        for index in range(self.frozen_stages + 1):
+            layer = self.layers[index]
+            layer.eval()
+            for param in layer.parameters():
+                param.requires_grad = False
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for module in self.modules():
+                if isinstance(module, _BatchNorm):
+                    module.eval()
+        return self
+
+    def _pretrained_cfg(self) -> Optional[dict]:
+        cfgs = self.init_cfg
+        if cfgs is None:
+            return None
+        cfgs = [cfgs] if isinstance(cfgs, dict) else list(cfgs)
+        pretrained = [c for c in cfgs if c.get('type') == 'Pretrained']
+        if len(pretrained) > 1:
+            raise ValueError('Only one Pretrained init_cfg is supported.')
+        return pretrained[0] if pretrained else None
+
+    def init_weights(self) -> None:
+        pretrained = self._pretrained_cfg()
+        if pretrained is None:
+            super().init_weights()
+            return
+        if self.is_init:
+            warnings.warn(f'{type(self).__name__} weights were already '
+                          'loaded; init_weights() called again is ignored.')
+            return
+        # Imported here so that building a model costs nothing extra.
+        from .checkpoint import load_backbone_checkpoint
+        others = [c for c in ([self.init_cfg] if isinstance(
+            self.init_cfg, dict) else self.init_cfg) if c is not pretrained]
+        if others:
+            self.init_cfg = others
+            super().init_weights()
+        load_backbone_checkpoint(self, pretrained['checkpoint'],
+                                 prefix=pretrained.get('prefix'))
+        self.is_init = True

@@ -1,0 +1,332 @@
+"""EMO backbone for dense prediction.
+
+Zhang et al., "Rethinking Mobile Block for Efficient Attention-based Models",
+ICCV 2023; official code: https://github.com/zhangzjn/EMO.  The network is a
+stem plus four stages of inverted residual mobile blocks (iRMB); stages 3-4
+add windowed self-attention.  Outputs (``out_indices`` 0..4)::
+
+    index   0 (stem)  1        2        3        4
+    stride  2         4        8        16       32
+    chans   24        dims[0]  dims[1]  dims[2]  dims[3]
+"""
+import math
+import re
+from collections import OrderedDict
+from typing import List, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmcv.cnn import ConvModule, build_activation_layer, build_norm_layer
+from mmcv.cnn.bricks import DropPath
+from mmengine.registry import MODELS
+
+from .common import MultiScaleBackbone, SqueezeExcite, per_stage, resolve_arch
+
+# Variants released with the paper.  ``head_dims`` only matter where
+# attention is used (stages 3-4); the first two entries are kept from the
+# official tables for completeness.
+arch_settings = {
+    '1M': dict(depths=(2, 2, 8, 3), dims=(32, 48, 80, 168),
+               expand_ratios=(2.0, 2.5, 3.0, 3.5), head_dims=(16, 16, 20, 21),
+               drop_path_rate=0.04036),
+    '2M': dict(depths=(3, 3, 9, 3), dims=(32, 48, 120, 200),
+               expand_ratios=(2.0, 2.5, 3.0, 3.5), head_dims=(16, 16, 20, 20),
+               drop_path_rate=0.05),
+    '5M': dict(depths=(3, 3, 9, 3), dims=(48, 72, 160, 288),
+               expand_ratios=(2.0, 3.0, 4.0, 4.0), head_dims=(24, 24, 32, 32),
+               drop_path_rate=0.05),
+    '6M': dict(depths=(3, 3, 9, 3), dims=(48, 72, 160, 320),
+               expand_ratios=(2.0, 3.0, 4.0, 5.0), head_dims=(16, 24, 20, 32),
+               drop_path_rate=0.05),
+}
+# Settings shared by every released variant; a custom arch dict may
+# override any of them.
+default_arch_settings = dict(
+    stem_channels=24,
+    kernel_sizes=(3, 3, 5, 5),
+    norm_types=('BN', 'BN', 'LN2d', 'LN2d'),
+    act_types=('SiLU', 'SiLU', 'GELU', 'GELU'),
+    use_attention=(False, False, True, True),
+    drop_path_rate=0.0,
+)
+required_arch_keys = ('depths', 'dims', 'expand_ratios', 'head_dims')
+NORM_EPS = 1e-6  # every norm of the official model, BN and LN alike
+
+
+def window_partition(x: torch.Tensor, window: Tuple[int, int]):
+    """Split a map into strided (grid) windows, zero-padding bottom/right.
+
+    Window ``(i, j)`` gathers the pixels ``(i + a * grid_h, j + b * grid_w)``
+    for ``a < window_h, b < window_w``: each window samples the whole map on
+    a grid instead of covering a local square.
+
+    Args:
+        x: ``(N, C, H, W)``.
+        window: ``(window_h, window_w)``.
+
+    Returns:
+        ``(N * grid_h * grid_w, C, window_h, window_w)`` and ``(grid_h,
+        grid_w)``, where ``grid_* = ceil(size / window_*)``.
+    """
+    n, c, h, w = x.shape
+    wh, ww = window
+    x = F.pad(x, (0, (-w) % ww, 0, (-h) % wh))
+    gh, gw = x.shape[2] // wh, x.shape[3] // ww
+    x = x.view(n, c, wh, gh, ww, gw).permute(0, 3, 5, 1, 2, 4)
+    return x.reshape(n * gh * gw, c, wh, ww), (gh, gw)
+
+
+def window_reverse(x: torch.Tensor, grid: Tuple[int, int],
+                   size: Tuple[int, int]) -> torch.Tensor:
+    """Inverse of :func:`window_partition`, cropping the padding.
+
+    Args:
+        x: ``(N * grid_h * grid_w, C, window_h, window_w)``.
+        grid: ``(grid_h, grid_w)``.
+        size: ``(H, W)`` of the map before padding.
+
+    Returns:
+        ``(N, C, H, W)``.
+    """
+    gh, gw = grid
+    b, c, wh, ww = x.shape
+    x = x.view(b // (gh * gw), gh, gw, c, wh, ww).permute(0, 3, 4, 1, 5, 2)
+    x = x.reshape(b // (gh * gw), c, wh * gh, ww * gw)
+    return x[:, :, :size[0], :size[1]]
+
+
+class InvertedResidualMobileBlock(nn.Module):
+    """iRMB: pre-norm, (windowed attention +) 1x1 expansion ``v``, depthwise
+    conv, optional squeeze-excite, 1x1 projection.
+
+    With attention, attention is computed on the normalised input and
+    applied to it before ``v`` expands the channels (the official
+    ``attn_pre=True`` ordering).  The depthwise conv is always followed by
+    BN and SiLU, whatever the block's activation.
+
+    Args:
+        in_channels / out_channels: C_in / C_out.
+        expand_ratio: hidden width is ``int(C_in * expand_ratio)``.
+        kernel_size: depthwise kernel.
+        stride: 1 or 2 (the depthwise conv strides).
+        norm_cfg: pre-norm config, or None for no pre-norm.
+        act_cfg: activation after ``v`` (and inside the SE).
+        bn_cfg: BatchNorm config after the depthwise conv.
+        use_attention: windowed multi-head self-attention before ``v``.
+        head_dim: channels per attention head; must divide C_in.
+        window_size: window side; ``<= 0`` attends over the whole map.
+        use_v_proj: build ``v``; the stem block has none.
+        use_skip: residual connections when shapes allow.
+        se_ratio: squeeze-excite width relative to the hidden width (0 off).
+        drop_path_rate: stochastic depth of the block residual.
+
+    Shape:
+        ``(N, C_in, H, W) -> (N, C_out, ceil(H / stride), ceil(W / stride))``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int,
+                 expand_ratio: float, kernel_size: int, stride: int,
+                 norm_cfg, act_cfg: dict, bn_cfg: dict,
+                 use_attention: bool = False, head_dim: int = 16,
+                 window_size: int = 7, use_v_proj: bool = True,
+                 use_skip: bool = True, se_ratio: float = 0.0,
+                 qkv_bias: bool = True, drop_path_rate: float = 0.0):
+        super().__init__()
+        hidden = int(in_channels * expand_ratio)
+        self.use_skip = use_skip and in_channels == out_channels and \
+            stride == 1
+        self.norm = build_norm_layer(norm_cfg, in_channels)[1] \
+            if norm_cfg is not None else nn.Identity()
+        self.use_attention = use_attention
+        if use_attention:
+            if in_channels % head_dim:
+                raise ValueError(
+                    f'EMO attention needs head_dim ({head_dim}) to divide '
+                    f'the block width ({in_channels}).')
+            self.num_heads = in_channels // head_dim
+            self.window_size = window_size
+            self.qk = ConvModule(in_channels, 2 * in_channels, 1,
+                                 bias=qkv_bias, act_cfg=None)
+        if use_v_proj:
+            self.v = ConvModule(in_channels, hidden, 1, bias=qkv_bias,
+                                act_cfg=act_cfg)
+        elif hidden != in_channels:
+            raise ValueError('An iRMB without v projection cannot expand.')
+        else:
+            self.v = nn.Identity()
+        self.conv_local = ConvModule(
+            hidden, hidden, kernel_size, stride=stride,
+            padding=math.ceil((kernel_size - stride) / 2), groups=hidden,
+            bias=False, norm_cfg=bn_cfg, act_cfg=dict(type='SiLU'))
+        self.se = SqueezeExcite(
+            hidden, round(hidden * se_ratio),
+            build_activation_layer(act_cfg)) if se_ratio > 0 else \
+            nn.Identity()
+        self.proj = ConvModule(hidden, out_channels, 1, bias=False,
+                               act_cfg=None)
+        self.drop_path = DropPath(drop_path_rate) if drop_path_rate > 0 \
+            else nn.Identity()
+
+    def attention(self, x: torch.Tensor) -> torch.Tensor:
+        """Windowed self-attention whose values are the input itself.
+
+        ``(N, C, H, W) -> (N, C, H, W)``.  The zero padding added for
+        windows happens after the norm and is not masked: padded positions
+        take part as keys (the qk conv bias makes them non-zero) with zero
+        values, as in the official model.
+        """
+        _, c, h, w = x.shape
+        window = (h, w) if self.window_size <= 0 else \
+            (self.window_size, self.window_size)
+        windows, grid = window_partition(x, window)
+        b = windows.shape[0]
+        tokens = window[0] * window[1]
+        head_dim = c // self.num_heads
+        # (B, 2C, wh, ww) -> 2 x (B, heads, tokens, head_dim)
+        q, k = self.qk(windows).view(b, 2, self.num_heads, head_dim,
+                                     tokens).permute(1, 0, 2, 4, 3)
+        v = windows.view(b, self.num_heads, head_dim, tokens).transpose(2, 3)
+        out = F.scaled_dot_product_attention(q, k, v)
+        out = out.transpose(2, 3).reshape(b, c, *window)
+        return window_reverse(out, grid, (h, w))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = x
+        x = self.norm(x)
+        if self.use_attention:
+            x = self.attention(x)
+        x = self.v(x)
+        if self.use_skip:
+            x = x + self.se(self.conv_local(x))
+        else:
+            x = self.se(self.conv_local(x))
+        x = self.proj(x)
+        if self.use_skip:
+            x = shortcut + self.drop_path(x)
+        return x
+
+
+@MODELS.register_module()
+class EMO(MultiScaleBackbone):
+    """EMO backbone emitting up to five feature maps.
+
+    Args:
+        arch: ``'1M'``, ``'2M'``, ``'5M'``, ``'6M'`` or a dict with
+            ``depths``, ``dims``, ``expand_ratios``, ``head_dims`` (and
+            optionally the keys of ``default_arch_settings``).
+        out_indices: maps to return; 0 is the stem (stride 2, 24 channels),
+            1..4 are the stages (strides 4, 8, 16, 32).
+        frozen_stages: -1 freezes nothing; k freezes the stem through
+            stage k.
+        norm_eval: keep BatchNorm layers in eval mode while training.
+        window_size: attention window (int, or one per stage); the official
+            detection/segmentation configs use 7, 10 or 16.  ``<= 0`` means
+            global attention.
+        drop_path_rate: stochastic depth at the last block, rising linearly
+            from 0; None takes the rate the variant was trained with.
+        bn_cfg: config of every BatchNorm (e.g. ``type='SyncBN'``); the
+            official eps is 1e-6.
+        init_cfg: ``dict(type='Pretrained', checkpoint=PATH)`` accepts the
+            official ``net.pth`` as released.
+
+    Shape:
+        input ``(N, 3, H, W)`` of any size; map ``i`` is
+        ``(N, C_i, ceil(H / s_i), ceil(W / s_i))``.
+    """
+
+    def __init__(self, arch: Union[str, dict] = '2M',
+                 out_indices: Sequence[int] = (1, 2, 3, 4),
+                 frozen_stages: int = -1, norm_eval: bool = False,
+                 window_size: Union[int, Sequence[int]] = 7,
+                 drop_path_rate: float = None,
+                 bn_cfg: dict = dict(type='BN', eps=NORM_EPS),
+                 init_cfg=None, pretrained=None):
+        super().__init__(out_indices, frozen_stages, norm_eval, init_cfg,
+                         pretrained)
+        settings = dict(default_arch_settings)
+        settings.update(resolve_arch(arch, arch_settings, required_arch_keys,
+                                     'EMO'))
+        num_stages = len(settings['depths'])
+        for key in ('dims', 'expand_ratios', 'head_dims', 'kernel_sizes',
+                    'norm_types', 'act_types', 'use_attention'):
+            per_stage(settings[key], num_stages, f'EMO arch {key}')
+        window_sizes = per_stage(window_size, num_stages, 'window_size')
+        for ws in window_sizes:
+            if not isinstance(ws, int):
+                raise TypeError(f'window_size entries must be ints, '
+                                f'got {window_sizes}.')
+        if drop_path_rate is None:
+            drop_path_rate = settings['drop_path_rate']
+        self.arch = settings
+        self.window_sizes = window_sizes
+
+        stem_channels = settings['stem_channels']
+        stem_conv = nn.Sequential(OrderedDict(
+            conv=nn.Conv2d(3, stem_channels, settings['kernel_sizes'][0],
+                           stride=2,
+                           padding=settings['kernel_sizes'][0] // 2),
+            bn=build_norm_layer(bn_cfg, stem_channels)[1]))
+        stem_block = InvertedResidualMobileBlock(
+            stem_channels, stem_channels, expand_ratio=1.0,
+            kernel_size=settings['kernel_sizes'][0], stride=1, norm_cfg=None,
+            act_cfg=dict(type=settings['act_types'][0]), bn_cfg=bn_cfg,
+            use_v_proj=False, use_skip=False, se_ratio=1.0)
+        layers: List[nn.Module] = [nn.Sequential(stem_conv, stem_block)]
+        channels, strides = [stem_channels], [2]
+
+        block_rates = torch.linspace(0, drop_path_rate,
+                                     sum(settings['depths'])).tolist()
+        in_channels = stem_channels
+        for i in range(num_stages):
+            norm_type = settings['norm_types'][i]
+            norm_cfg = dict(bn_cfg) if norm_type == 'BN' else \
+                dict(type=norm_type, eps=NORM_EPS)
+            blocks = []
+            for j in range(settings['depths'][i]):
+                first = j == 0
+                # The first block of a stage downsamples and widens; it has
+                # no residual, no attention and twice the expansion.
+                blocks.append(InvertedResidualMobileBlock(
+                    in_channels, settings['dims'][i],
+                    expand_ratio=settings['expand_ratios'][i] *
+                    (2 if first else 1),
+                    kernel_size=settings['kernel_sizes'][i],
+                    stride=2 if first else 1, norm_cfg=norm_cfg,
+                    act_cfg=dict(type=settings['act_types'][i]),
+                    bn_cfg=bn_cfg,
+                    use_attention=settings['use_attention'][i] and not first,
+                    head_dim=settings['head_dims'][i],
+                    window_size=window_sizes[i], use_skip=not first,
+                    drop_path_rate=block_rates.pop(0)))
+                in_channels = settings['dims'][i]
+            layers.append(nn.Sequential(*blocks))
+            channels.append(in_channels)
+            strides.append(strides[-1] * 2)
+        self.layers = nn.ModuleList(layers)
+        self.feature_channels = tuple(channels)
+        self.feature_strides = tuple(strides)
+        self._finish_init()
+
+    @staticmethod
+    def convert_official(state_dict: dict) -> Tuple[dict, List[str]]:
+        """Official ``net.pth`` keys -> this module's keys.
+
+        The classifier (``norm.*``, ``head.*``) is dropped and reported.
+        """
+        converted, dropped = {}, []
+        renames = [
+            (r'^stage0\.0\.convs\.0\.0\.', 'layers.0.0.conv.'),
+            (r'^stage0\.0\.convs\.0\.1\.', 'layers.0.0.bn.'),
+            (r'^stage(\d+)\.', r'layers.\1.'),
+            (r'\.norm\.norm\.', '.norm.'),  # official LayerNorm2d wrapper
+            (r'\.conv_local\.norm\.', '.conv_local.bn.'),
+        ]
+        for key, value in state_dict.items():
+            if key.startswith(('norm.', 'head.')):
+                dropped.append(key)
+                continue
+            for pattern, replacement in renames:
+                key = re.sub(pattern, replacement, key)
+            converted[key] = value
+        return converted, dropped
