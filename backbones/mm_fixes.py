@@ -1,0 +1,35 @@
+"""Narrow fixes for known bugs of the pinned OpenMMLab stack.
+
+Importing this module applies them; our configs list it in
+``custom_imports`` and our tools import it, so stock mmdet/mmseg tools get
+the same behaviour with our configs.  Each fix is idempotent and has a test
+in ``tests/test_mm_fixes.py``.
+
+1. PyTorch >= 2.6 loads checkpoints with ``weights_only=True``, and
+   mmengine 0.10.7's own checkpoints (``HistoryBuffer`` logs, numpy scalars)
+   then fail to load on resume / ``load_from`` / test.  We allow exactly those
+   data-only types (:func:`backbones.checkpoint.trust_checkpoint_types`);
+   anything else in a pickle is still refused.
+2. mmdet 3.3.0 ``SSDHead`` cannot predict: ``BaseDenseHead`` reads
+   ``self.loss_cls`` (open-mmlab/mmdetection#11063), which ``SSDHead`` never
+   builds because it computes its softmax loss itself.  We give the class a
+   ``loss_cls`` of None, the value the prediction code expects for "no
+   custom classification loss".
+"""
+import importlib.util
+
+from .checkpoint import trust_checkpoint_types
+
+
+def fix_ssd_head() -> bool:
+    """Give mmdet's SSDHead the missing ``loss_cls``; True if applied."""
+    if importlib.util.find_spec('mmdet') is None:
+        return False
+    from mmdet.models.dense_heads import SSDHead
+    if 'loss_cls' not in vars(SSDHead):
+        SSDHead.loss_cls = None
+    return True
+
+
+trust_checkpoint_types()
+fix_ssd_head()

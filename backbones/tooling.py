@@ -1,0 +1,180 @@
+"""Support code shared by the scripts in ``tools/``.
+
+Kept inside the package so every tool behaves the same: the same start-up
+checks, the same config handling (``--cfg-options``, ``custom_imports``), the
+same channel check and the same way of naming a checkpoint's origin.
+"""
+import argparse
+import importlib.util
+import os
+import os.path as osp
+import subprocess
+import sys
+import warnings
+from typing import List, Optional, Sequence
+
+# mmengine imports pkg_resources for its `mmdet::` config bases; setuptools
+# < 81 (which we pin for that reason) warns about it on every import.
+warnings.filterwarnings('ignore', message='pkg_resources is deprecated',
+                        category=UserWarning)
+
+
+class ToolError(Exception):
+    """A user-facing error: :func:`run_tool` prints it without a traceback
+    and exits with status 2."""
+
+
+def check_torchvision() -> None:
+    """Stop early if an unusable torchvision is installed.
+
+    mmengine's Runner imports torchvision while collecting environment info;
+    a torchvision built for another torch (e.g. the CUDA wheel next to a CPU
+    torch) makes every run crash there.  The import is tried in a child
+    process because a broken binary extension may abort the interpreter.
+    """
+    spec = importlib.util.find_spec('torchvision')
+    if spec is None:
+        return
+    probe = subprocess.run([sys.executable, '-c', 'import torchvision'],
+                           capture_output=True, text=True)
+    if probe.returncode != 0:
+        last = (probe.stderr.strip().splitlines() or ['(no message)'])[-1]
+        raise ToolError(
+            f'torchvision is installed ({osp.dirname(spec.origin)}) but '
+            f'cannot be imported: {last}\nmmengine imports it at start-up, '
+            f'so every run would crash. mobiledense does not use '
+            f'torchvision: remove it with `{sys.executable} -m pip uninstall '
+            f'-y torchvision` (or install the build that matches your '
+            f'torch).')
+
+
+def preflight() -> None:
+    """Checks and fixes every tool runs before touching a config."""
+    check_torchvision()
+    import backbones.mm_fixes  # noqa: F401  (applies the stack fixes)
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    from mmengine.config import DictAction
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction, default=None,
+        help='override config entries, key=value (nested keys with dots); '
+        'custom_imports given here are imported too')
+    parser.add_argument(
+        '--unsafe-load', action='store_true',
+        help='load checkpoints with weights_only=False. Only for files you '
+        'trust: unpickling them may run arbitrary code.')
+
+
+def load_config(path: str, cfg_options: Optional[dict] = None):
+    """``Config.fromfile`` plus ``--cfg-options``, honouring custom_imports.
+
+    ``Config.fromfile`` imports a config's ``custom_imports`` while parsing
+    the file, so ones that arrive through ``--cfg-options`` would otherwise
+    never be imported.
+    """
+    from mmengine.config import Config
+    from mmengine.utils import import_modules_from_strings
+    if not osp.isfile(path):
+        raise ToolError(f'config file not found: {path}')
+    cfg = Config.fromfile(path)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+        if any(key == 'custom_imports' or key.startswith('custom_imports.')
+               for key in cfg_options):
+            import_modules_from_strings(**cfg.custom_imports)
+    return cfg
+
+
+def apply_unsafe_load(enabled: bool) -> None:
+    if enabled:
+        from .checkpoint import UNSAFE_ENV
+        os.environ[UNSAFE_ENV] = '1'
+
+
+def default_work_dir(config_path: str) -> str:
+    return osp.join('work_dirs', osp.splitext(osp.basename(config_path))[0])
+
+
+def _as_list(value) -> List[int]:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _channel_problems(model: dict, produced: List[int]) -> List[str]:
+    """What the neck (or, without a neck, the heads) expect but do not get."""
+    neck = model.get('neck')
+    if neck:
+        first = neck[0] if isinstance(neck, (list, tuple)) else neck
+        expected = _as_list(first.get('in_channels', produced))
+        return [] if expected == produced else \
+            [f'neck.in_channels is {tuple(expected)}']
+    problems = []
+    for name in ('decode_head', 'auxiliary_head'):
+        heads = model.get(name) or []
+        many = isinstance(heads, (list, tuple))
+        for i, head in enumerate(heads if many else [heads]):
+            if 'in_channels' not in head:
+                continue
+            where = f'{name}[{i}]' if many else name
+            index = head.get('in_index', -1)
+            if any(not -len(produced) <= j < len(produced)
+                   for j in _as_list(index)):
+                problems.append(f'{where}.in_index={index} is out of range '
+                                f'for {len(produced)} backbone outputs')
+                continue
+            got = [produced[j] for j in _as_list(index)]
+            expected = _as_list(head['in_channels'])
+            if got != expected:
+                problems.append(f'{where}.in_channels is {tuple(expected)} '
+                                f'for in_index={index} (backbone gives '
+                                f'{tuple(got)})')
+    return problems
+
+
+def check_channels(cfg) -> None:
+    """Compare the backbone's output channels with what the config's neck
+    or heads expect, so a wrong channel count stops with a clear message
+    instead of a shape error deep in a forward pass.
+
+    Only backbones that report ``out_channels`` (ours) are checked.
+
+    Raises:
+        ToolError: a neck or head expects other channels.
+    """
+    from mmengine.registry import MODELS
+    model = cfg.get('model', {})
+    backbone_cfg = dict(model.get('backbone') or {})
+    cls = backbone_cfg.get('type')
+    cls = MODELS.get(cls) if isinstance(cls, str) else cls
+    if cls is None or not isinstance(getattr(cls, 'out_channels', None),
+                                     property):
+        return
+    backbone_cfg['init_cfg'] = None  # only the shapes matter here
+    backbone_cfg.pop('pretrained', None)
+    backbone = MODELS.build(backbone_cfg)
+    problems = _channel_problems(model, list(backbone.out_channels))
+    if problems:
+        raise ToolError(
+            f"channel mismatch in the config: backbone {backbone_cfg['type']}"
+            f"(arch={backbone_cfg.get('arch')!r}, out_indices="
+            f'{backbone.out_indices}) gives {backbone.out_channels}, but '
+            + '; '.join(problems) + '.')
+
+
+def summarize_metrics(metrics: dict) -> str:
+    """One human line for the headline metrics of a det or seg run."""
+    names = {'coco/bbox_mAP': 'COCO bbox mAP', 'coco/bbox_mAP_50': 'mAP@50',
+             'coco/bbox_mAP_75': 'mAP@75', 'mIoU': 'mIoU', 'aAcc': 'aAcc',
+             'mAcc': 'mAcc'}
+    parts = [f'{label} {metrics[key]:.4g}' for key, label in names.items()
+             if key in metrics]
+    return ', '.join(parts) if parts else str(metrics)
+
+
+def run_tool(main, argv: Optional[Sequence[str]] = None):
+    """Run a tool's ``main``, turning a ToolError into a clean exit."""
+    try:
+        return main(argv)
+    except ToolError as err:
+        print(f'error: {err}', file=sys.stderr)
+        raise SystemExit(2)

@@ -1,0 +1,29 @@
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / 'tests'))
+sys.path.insert(0, str(REPO / 'tools'))
+
+warnings.filterwarnings('ignore', message='pkg_resources is deprecated')
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        'markers', 'slow: long runs (minutes); deselected by default, run '
+        'with -m slow')
+
+
+@pytest.fixture(scope='session')
+def toy_workspace(tmp_path_factory):
+    """A directory with ``data/toy_coco`` and ``data/toy_ade20k`` (the
+    relative paths the toy configs use), generated once per session."""
+    root = tmp_path_factory.mktemp('toy_workspace')
+    from make_toy_dataset import make
+    make('coco', root / 'data' / 'toy_coco', 400, 100, seed=0)
+    make('ade20k', root / 'data' / 'toy_ade20k', 300, 60, seed=0)
+    return root

@@ -1,0 +1,184 @@
+"""The EMO backbone: architecture, outputs, freezing and arguments."""
+import math
+import subprocess
+import sys
+
+import pytest
+import torch
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from backbones import EMO
+from backbones.emo import window_partition, window_reverse
+from helpers import REPO
+from standin import load_manifest, standin_state_dict
+
+ARCHS = ('1M', '2M', '5M', '6M')
+# Backbone parameters (stem..stage 4) of the official models, from
+# PUBLISHED.md: the released totals minus the classifier norm and head.
+PARAMS = {'1M': 1_191_832, '2M': 2_176_072, '5M': 4_819_272,
+          '6M': 5_846_856}
+DIMS = {'1M': (32, 48, 80, 168), '2M': (32, 48, 120, 200),
+        '5M': (48, 72, 160, 288), '6M': (48, 72, 160, 320)}
+STRIDES = (2, 4, 8, 16, 32)
+
+
+@pytest.mark.parametrize('arch', ARCHS)
+def test_parameter_count_matches_official(arch):
+    model = EMO(arch)
+    assert sum(p.numel() for p in model.parameters()) == PARAMS[arch]
+
+
+@pytest.mark.parametrize('arch', ARCHS)
+@pytest.mark.parametrize('index', range(5))
+@pytest.mark.parametrize('size', [(161, 203), (224, 224), (97, 64)])
+def test_each_output_index_shape_and_stride(arch, index, size):
+    model = EMO(arch, out_indices=(index, )).eval()
+    with torch.no_grad():
+        (out, ) = model(torch.randn(1, 3, *size))
+    channels = ((24, ) + DIMS[arch])[index]
+    stride = STRIDES[index]
+    assert model.out_channels == (channels, )
+    assert model.out_strides == (stride, )
+    assert out.shape == (1, channels, math.ceil(size[0] / stride),
+                         math.ceil(size[1] / stride))
+
+
+def test_all_outputs_in_order_and_negative_indices():
+    model = EMO('1M', out_indices=(4, -2, 0)).eval()
+    assert model.out_indices == (0, 3, 4)
+    with torch.no_grad():
+        outs = model(torch.randn(2, 3, 64, 96))
+    assert [o.shape[1] for o in outs] == [24, 80, 168]
+    assert [o.shape[0] for o in outs] == [2, 2, 2]
+
+
+def test_outputs_match_official_code():
+    """Golden outputs of the official EMO code (zhangzjn/EMO, downstream
+    backbone, float64) on stand-in weights; see tests/fixtures/README.md."""
+    golden = torch.load(REPO / 'tests' / 'fixtures' /
+                        'emo_official_outputs.pt')
+    x = golden['input'].double()
+    cases = [('1m', 7, (0, 1, 2, 3, 4)), ('1m', 2, (3, 4)), ('6m', 7, (3, 4))]
+    for arch, window, indices in cases:
+        state = standin_state_dict(load_manifest(f'emo_{arch}'), seed=0)
+        converted, dropped = EMO.convert_official(state)
+        assert sorted(dropped) == ['head.bias', 'head.weight', 'norm.norm.bias',
+                                   'norm.norm.weight']
+        model = EMO(arch.upper(), out_indices=indices, window_size=window)
+        model.load_state_dict(converted, strict=True)
+        model.double().eval()
+        with torch.no_grad():
+            outs = model(x)
+        for index, out in zip(indices, outs):
+            expected = golden[f'emo_{arch}_ws{window}_out{index}'].double()
+            assert out.shape == expected.shape
+            torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5,
+                                       msg=f'{arch} window {window} '
+                                       f'output {index}')
+
+
+def test_window_partition_is_strided_and_inverts():
+    x = torch.arange(2 * 3 * 5 * 7, dtype=torch.float32).view(2, 3, 5, 7)
+    windows, grid = window_partition(x, (2, 3))
+    # 5x7 is zero-padded to 6x9: a 3x3 grid of 2x3 windows.
+    assert grid == (3, 3) and windows.shape == (2 * 9, 3, 2, 3)
+    # Window (0, 1) of image 0 samples rows 0, 3 and columns 1, 4, 7.
+    padded = torch.nn.functional.pad(x, (0, 2, 0, 1))
+    assert torch.equal(windows[1], padded[0][:, [0, 3]][:, :, [1, 4, 7]])
+    assert torch.equal(window_reverse(windows, grid, (5, 7)), x)
+
+
+@pytest.mark.parametrize('frozen', [-1, 0, 1, 2, 3, 4])
+def test_frozen_stages(frozen):
+    model = EMO('1M', frozen_stages=frozen)
+    model.train()
+    for index, layer in enumerate(model.layers):
+        is_frozen = index <= frozen
+        assert all(p.requires_grad != is_frozen for p in layer.parameters())
+        assert all(m.training != is_frozen for m in layer.modules())
+    # Frozen BatchNorm statistics do not move in a training forward.
+    if frozen >= 0:
+        stem_bn = model.layers[0][0].bn
+        before = stem_bn.running_mean.clone()
+        model(torch.randn(2, 3, 64, 64))
+        assert torch.equal(stem_bn.running_mean, before)
+
+
+def test_norm_eval_keeps_batchnorm_in_eval_mode():
+    model = EMO('2M', norm_eval=True)
+    model.train()
+    norms = [m for m in model.modules() if isinstance(m, _BatchNorm)]
+    assert norms and not any(m.training for m in norms)
+    stats = [m.running_var.clone() for m in norms]
+    model(torch.randn(2, 3, 64, 64))
+    assert all(torch.equal(m.running_var, s) for m, s in zip(norms, stats))
+    # Other layers still train (dropout/drop-path follow the mode).
+    assert model.layers[1].training
+    model_free = EMO('2M', norm_eval=False).train()
+    assert all(m.training for m in model_free.modules()
+               if isinstance(m, _BatchNorm))
+
+
+def test_default_drop_path_is_the_trained_rate():
+    model = EMO('1M')
+    last = model.layers[4][-1].drop_path
+    assert last.drop_prob == pytest.approx(0.04036)
+    assert isinstance(model.layers[1][0].drop_path, torch.nn.Identity)
+    no_drop = EMO('1M', drop_path_rate=0.0)
+    assert isinstance(no_drop.layers[4][-1].drop_path, torch.nn.Identity)
+
+
+def test_window_size_per_stage_and_global():
+    x = torch.randn(1, 3, 128, 160)
+    per_stage = EMO('1M', window_size=[7, 7, 5, 0]).eval()
+    assert per_stage.layers[3][1].window_size == 5
+    assert per_stage.layers[4][1].window_size == 0
+    with torch.no_grad():
+        outs = per_stage(x)
+    assert outs[-1].shape == (1, 168, 4, 5)
+
+
+def test_custom_arch_dict():
+    arch = dict(depths=(1, 1, 2, 2), dims=(16, 32, 64, 96),
+                expand_ratios=(2, 2, 2, 2), head_dims=(16, 16, 16, 32))
+    model = EMO(arch, out_indices=(0, 4)).eval()
+    with torch.no_grad():
+        outs = model(torch.randn(1, 3, 64, 64))
+    assert [o.shape[1] for o in outs] == [24, 96]
+
+
+@pytest.mark.parametrize('kwargs, message', [
+    (dict(arch='3M'), "Unknown EMO arch '3M'"),
+    (dict(arch=dict(depths=(1, 1, 1, 1))), 'missing keys'),
+    (dict(out_indices=(5, )), 'out_indices entry 5 is out of range'),
+    (dict(out_indices=(1, 1)), 'duplicates'),
+    (dict(frozen_stages=5), 'frozen_stages=5 is out of range'),
+    (dict(window_size=(7, 7)), 'window_size needs 4 entries'),
+    (dict(arch=dict(depths=(1, 1, 2, 2), dims=(16, 32, 60, 96),
+                    expand_ratios=(2, 2, 2, 2), head_dims=(16, 16, 16, 32))),
+     'head_dim \\(16\\) to divide the block width \\(60\\)'),
+])
+def test_bad_arguments_fail_clearly(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        EMO(**kwargs)
+
+
+def test_registered_in_root_registry_for_every_scope():
+    from mmengine.registry import MODELS, DefaultScope
+    assert MODELS.get('EMO') is EMO
+    pytest.importorskip('mmdet')
+    from mmdet.registry import MODELS as DET_MODELS
+    from mmseg.registry import MODELS as SEG_MODELS
+    for registry, scope in ((DET_MODELS, 'mmdet'), (SEG_MODELS, 'mmseg')):
+        with DefaultScope.overwrite_default_scope(scope):
+            model = registry.build(dict(type='EMO', arch='1M',
+                                        out_indices=(4, )))
+        assert isinstance(model, EMO)
+
+
+def test_import_does_not_import_mmdet_or_mmseg():
+    code = ('import sys, backbones; '
+            'print(sorted(m for m in ("mmdet", "mmseg") if m in sys.modules))')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                         text=True, cwd=REPO, check=True).stdout
+    assert out.strip() == '[]'

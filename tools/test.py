@@ -1,0 +1,75 @@
+"""Evaluate a checkpoint: COCO bbox mAP for detectors, mIoU/aAcc/mAcc for
+segmentors (whatever the config's test_evaluator computes).
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE.pkl]
+        [--cfg-options k=v ...] [--launcher pytorch|slurm]
+
+The checkpoint is read with ``weights_only=True`` and the allow-list of
+:mod:`backbones.checkpoint`; ``--unsafe-load`` is the explicit opt-out for a
+trusted file that holds other objects.
+"""
+import argparse
+import json
+import numbers
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from backbones import tooling  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Evaluate a checkpoint')
+    parser.add_argument('config', help='config file')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='where logs go (default: '
+                        'work_dirs/<config name>)')
+    parser.add_argument('--out', help='also dump the raw predictions to this '
+                        '.pkl file')
+    parser.add_argument('--launcher', default='none',
+                        choices=['none', 'pytorch', 'slurm', 'mpi'])
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    tooling.add_common_args(parser)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    tooling.preflight()
+    tooling.apply_unsafe_load(args.unsafe_load)
+    if not os.path.isfile(args.checkpoint):
+        raise tooling.ToolError(f'checkpoint not found: {args.checkpoint}')
+    cfg = tooling.load_config(args.config, args.cfg_options)
+    cfg.launcher = args.launcher
+    cfg.work_dir = args.work_dir or cfg.get('work_dir') or \
+        tooling.default_work_dir(args.config)
+    cfg.load_from = args.checkpoint
+    if args.out:
+        if not args.out.endswith(('.pkl', '.pickle')):
+            raise tooling.ToolError('--out must end with .pkl or .pickle')
+        evaluators = cfg.test_evaluator if isinstance(
+            cfg.test_evaluator, list) else [cfg.test_evaluator]
+        cfg.test_evaluator = list(evaluators) + [
+            dict(type='DumpResults', out_file_path=args.out)]
+    tooling.check_channels(cfg)
+
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else \
+        RUNNERS.build(cfg)
+    metrics = runner.test()
+    print(f'Test results for {args.checkpoint}: '
+          f'{tooling.summarize_metrics(metrics)}')
+    print('metrics json: ' + json.dumps(
+        {k: float(v) for k, v in metrics.items()
+         if isinstance(v, (numbers.Real, np.generic))}))
+    return metrics
+
+
+if __name__ == '__main__':
+    tooling.run_tool(main)

@@ -1,0 +1,90 @@
+"""Train a detector or segmentor from an mmdet / mmseg config.
+
+    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
+        [--auto-scale-lr] [--cfg-options k=v ...] [--launcher pytorch|slurm]
+
+Multi-GPU / multi-node runs use MMEngine's launchers: ``tools/dist_train.sh``
+(torchrun) and ``tools/slurm_train.sh``.  ``--resume`` without a path picks
+up the last checkpoint in the work directory, so a killed run loses at most
+the iterations since its last save.
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from backbones import tooling  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Train a model')
+    parser.add_argument('config', help='config file')
+    parser.add_argument('--work-dir', help='where logs and checkpoints go '
+                        '(default: work_dirs/<config name>)')
+    parser.add_argument(
+        '--resume', nargs='?', const='auto', default=None,
+        help='resume from CKPT, or without a value from the last checkpoint '
+        'in the work directory')
+    parser.add_argument('--amp', action='store_true',
+                        help='automatic mixed precision (needs a CUDA GPU)')
+    parser.add_argument('--auto-scale-lr', action='store_true',
+                        help="scale the learning rate by the actual batch "
+                        "size over the config's auto_scale_lr.base_batch_size")
+    parser.add_argument('--launcher', default='none',
+                        choices=['none', 'pytorch', 'slurm', 'mpi'])
+    # torch.distributed.launch passes --local-rank (older: --local_rank).
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    tooling.add_common_args(parser)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def build_cfg(args):
+    cfg = tooling.load_config(args.config, args.cfg_options)
+    cfg.launcher = args.launcher
+    cfg.work_dir = args.work_dir or cfg.get('work_dir') or \
+        tooling.default_work_dir(args.config)
+    if args.amp:
+        import torch
+        if not torch.cuda.is_available():
+            raise tooling.ToolError(
+                '--amp needs a CUDA GPU and none is visible here; drop --amp '
+                'to train in fp32.')
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.loss_scale = 'dynamic'
+    if args.auto_scale_lr:
+        if 'base_batch_size' not in cfg.get('auto_scale_lr', {}):
+            raise tooling.ToolError(
+                '--auto-scale-lr needs auto_scale_lr.base_batch_size in the '
+                'config.')
+        cfg.auto_scale_lr.enable = True
+    if args.resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif args.resume is not None:
+        if not os.path.isfile(args.resume):
+            raise tooling.ToolError(f'--resume checkpoint not found: '
+                                    f'{args.resume}')
+        cfg.resume = True
+        cfg.load_from = args.resume
+    tooling.check_channels(cfg)
+    return cfg
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    tooling.preflight()
+    tooling.apply_unsafe_load(args.unsafe_load)
+    cfg = build_cfg(args)
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else \
+        RUNNERS.build(cfg)
+    runner.train()
+    return runner
+
+
+if __name__ == '__main__':
+    tooling.run_tool(main)
