@@ -1,0 +1,141 @@
+"""Parameters and FLOPs of a detection or segmentation config.
+
+    python tools/get_flops.py CONFIG [--shape H W] [--table DEPTH]
+
+Needs no dataset and no weights: the model is built from the config and fed
+one random image of the config's test size (the fixed ``Resize`` of a
+detector's test pipeline, e.g. 320x320 for SSDLite and 1333x800 for
+RetinaNet; a segmentor's crop size, 512x512 on ADE20K).
+
+Counting convention: mmengine's analysis tools (a port of fvcore), where one
+multiply-add counts as one FLOP (so "FLOPs" here are MACs, as in the EMO and
+EdgeNeXt papers).  Convolutions, linear layers and matrix products are
+counted; BN/LN/GN count a few operations per element and upsampling a few per
+output pixel; activations, softmax and additions are not counted.  The
+forward is the deployed one: backbone, neck and main head without
+post-processing (NMS) and without a segmentor's auxiliary head.  Parameters
+are those of the whole model, auxiliary head included.
+"""
+import argparse
+import os
+import sys
+from typing import Any, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from backbones import tooling  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Count parameters and FLOPs (multiply-adds)')
+    parser.add_argument('config')
+    parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
+                        help="input height and width (default: the config's "
+                        'test size)')
+    parser.add_argument('--table', type=int, default=0, metavar='DEPTH',
+                        help='also print a per-module table to this depth')
+    tooling.add_common_args(parser)
+    return parser.parse_args(argv)
+
+
+def test_input_shape(cfg) -> Tuple[int, int]:
+    """``(H, W)`` the config evaluates at, without looking at any data."""
+    if cfg.default_scope == 'mmseg':
+        size = cfg.model.get('data_preprocessor', {}).get('size') or \
+            cfg.get('crop_size')
+        if size:
+            return tuple(size)
+    pipeline = cfg.test_dataloader.dataset.get('pipeline', [])
+    for step in pipeline:
+        if step.get('type') == 'Resize' and step.get('scale'):
+            width, height = step['scale']  # mm*'s Resize takes (w, h)
+            return height, width
+    raise tooling.ToolError('cannot tell the test size of this config; '
+                            'give --shape H W')
+
+
+def sdpa_flop_jit(inputs: List[Any], outputs: List[Any]) -> int:
+    """``scaled_dot_product_attention``: q @ k^T and attn @ v, as the two
+    matmuls an explicit implementation performs."""
+    from mmengine.analysis.jit_handles import get_shape
+    q, k, v = (get_shape(x) for x in inputs[:3])
+    batch = 1
+    for dim in q[:-2]:
+        batch *= dim
+    return batch * q[-2] * k[-2] * (q[-1] + v[-1])
+
+
+class RawForward(nn.Module):
+    """A detector's / segmentor's forward without data preprocessing or
+    post-processing (their ``mode='tensor'`` path)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, inputs: torch.Tensor):
+        return self.model._forward(inputs)
+
+
+def build_model(cfg):
+    from mmengine.registry import MODELS, init_default_scope
+    init_default_scope(cfg.default_scope)
+    model_cfg = cfg.model.copy()
+    if model_cfg.get('backbone'):
+        model_cfg.backbone.init_cfg = None  # sizes only: no weights needed
+    model_cfg.pop('pretrained', None)
+    model = MODELS.build(model_cfg)
+    return model.eval()
+
+
+def count_params(cfg) -> int:
+    return sum(p.numel() for p in build_model(cfg).parameters())
+
+
+def complexity(cfg, shape: Optional[Sequence[int]] = None,
+               table_depth: int = 0) -> dict:
+    """Parameters and FLOPs of ``cfg``'s model on one ``(3, H, W)`` image."""
+    from mmengine.analysis import FlopAnalyzer, flop_count_table
+    height, width = shape or test_input_shape(cfg)
+    model = build_model(cfg)
+    inputs = torch.randn(1, 3, height, width)
+    analyzer = FlopAnalyzer(RawForward(model), (inputs, ))
+    analyzer.set_op_handle('aten::scaled_dot_product_attention',
+                           sdpa_flop_jit)
+    analyzer.unsupported_ops_warnings(False)
+    analyzer.uncalled_modules_warnings(False)
+    with torch.no_grad():
+        flops = analyzer.total()
+    result = dict(params=sum(p.numel() for p in model.parameters()),
+                  flops=flops, shape=(height, width),
+                  unsupported=dict(analyzer.unsupported_ops()))
+    if table_depth:
+        result['table'] = flop_count_table(analyzer, max_depth=table_depth)
+    return result
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    tooling.preflight()
+    cfg = tooling.load_config(args.config, args.cfg_options)
+    tooling.check_channels(cfg)
+    result = complexity(cfg, args.shape, args.table)
+    height, width = result['shape']
+    print(f'config: {args.config}')
+    print(f'input: 1x3x{height}x{width}')
+    print(f'params: {result["params"] / 1e6:.3f} M ({result["params"]:,})')
+    print(f'FLOPs: {result["flops"] / 1e9:.3f} G (1 multiply-add = 1 FLOP)')
+    if result['unsupported']:
+        print('not counted (no FLOP rule): ' + ', '.join(
+            f'{op} x{n}' for op, n in sorted(result['unsupported'].items())))
+    if args.table:
+        print(result['table'])
+    return result
+
+
+if __name__ == '__main__':
+    tooling.run_tool(main)

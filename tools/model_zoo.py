@@ -1,0 +1,97 @@
+"""The model-zoo table: measured params/FLOPs of every config beside the
+published numbers (``configs/paper_results.json``).
+
+    python tools/model_zoo.py                 # print the Markdown table
+    python tools/model_zoo.py --write-readme  # refresh README.md's table
+
+FLOPs follow ``tools/get_flops.py`` (mmengine's counter, 1 multiply-add =
+1 FLOP, at each config's test size, deployed forward).
+"""
+import argparse
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / 'tools'))
+
+from backbones import tooling  # noqa: E402
+from get_flops import complexity  # noqa: E402
+
+START, END = '<!-- model-zoo:start -->', '<!-- model-zoo:end -->'
+METRIC_NAMES = {'mmdet': 'COCO mAP', 'mmseg': 'ADE20K mIoU'}
+
+
+def zoo_configs():
+    return sorted((REPO / 'configs').glob('*.py'))
+
+
+def paper_results() -> dict:
+    return json.loads((REPO / 'configs' / 'paper_results.json').read_text())
+
+
+def fmt(value, digits=1, suffix=''):
+    return '-' if value is None else f'{value:.{digits}f}{suffix}'
+
+
+def rows():
+    paper = paper_results()
+    for path in zoo_configs():
+        cfg = tooling.load_config(str(path))
+        measured = complexity(cfg)
+        published = paper.get(path.stem, {})
+        yield path, cfg, measured, published
+
+
+def table() -> str:
+    lines = [
+        '| config | input | params (M) | paper | FLOPs (G) | paper | '
+        'paper metric |',
+        '|---|---|---|---|---|---|---|'
+    ]
+    for path, cfg, measured, published in rows():
+        height, width = measured['shape']
+        params = measured['params'] / 1e6
+        delta = ''
+        if published.get('params'):
+            delta = f' ({100 * (params / published["params"] - 1):+.1f}%)'
+        metric = published.get('metric')
+        metric = '-' if metric is None else \
+            f'{metric} {METRIC_NAMES[cfg.default_scope]}'
+        lines.append(
+            f'| [{path.stem}](configs/{path.name}) | {width}x{height} | '
+            f'{params:.2f}{delta} | {fmt(published.get("params"))} | '
+            f'{measured["flops"] / 1e9:.2f} | '
+            f'{fmt(published.get("flops"))} | {metric} |')
+        print(lines[-1], file=sys.stderr, flush=True)
+    return '\n'.join(lines)
+
+
+def write_readme(text: str) -> None:
+    readme = REPO / 'README.md'
+    content = readme.read_text()
+    if START not in content or END not in content:
+        raise tooling.ToolError(f'README.md has no {START} ... {END} block')
+    block = f'{START}\n{text}\n{END}'
+    readme.write_text(re.sub(f'{re.escape(START)}.*{re.escape(END)}',
+                             lambda _: block, content, flags=re.S))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--write-readme', action='store_true',
+                        help="replace README.md's model-zoo table")
+    args = parser.parse_args(argv)
+    tooling.preflight()
+    text = table()
+    print(text)
+    if args.write_readme:
+        write_readme(text)
+        print(f'updated {os.path.relpath(REPO / "README.md")}')
+
+
+if __name__ == '__main__':
+    tooling.run_tool(main)
