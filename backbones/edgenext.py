@@ -1,0 +1,345 @@
+"""EdgeNeXt backbone for dense prediction.
+
+Maaz et al., "EdgeNeXt: Efficiently Amalgamated CNN-Transformer Architecture
+for Mobile Vision Applications", ECCVW 2022; official code:
+https://github.com/mmaaz60/EdgeNeXt.  A 4x4 patchify stem and three 2x2
+downsamplings feed four stages of depthwise-conv encoders; the last block of
+stages 2-4 is an SDTA encoder (multi-scale depthwise convs over a
+Res2Net-style channel split, then cross-covariance attention over channels).
+Outputs (``out_indices`` 0..3) have strides 4, 8, 16, 32 and ``dims``
+channels.
+
+The ``*_bn_hs`` variants replace LayerNorm/GELU with BatchNorm/Hardswish, drop
+the conv biases before BatchNorm and normalise the SDTA input before the
+attention, whose residual then starts from the normalised tensor.
+"""
+import math
+import re
+from collections import OrderedDict
+from typing import List, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmcv.cnn.bricks import DropPath
+from mmengine.registry import MODELS
+
+from .common import LayerNorm2d, MultiScaleBackbone, per_stage, resolve_arch
+
+arch_settings = {
+    'xx_small': dict(depths=(2, 2, 6, 2), dims=(24, 48, 88, 168), heads=4),
+    'x_small': dict(depths=(3, 3, 9, 3), dims=(32, 64, 100, 192), heads=4),
+    'small': dict(depths=(3, 3, 9, 3), dims=(48, 96, 160, 304), heads=8),
+    'base': dict(depths=(3, 3, 9, 3), dims=(80, 160, 288, 584), heads=8),
+}
+for _name in ('xx_small', 'x_small', 'small'):
+    arch_settings[f'{_name}_bn_hs'] = dict(arch_settings[_name], bn_hs=True)
+# Settings shared by every released variant; a custom arch dict may
+# override any of them.
+default_arch_settings = dict(
+    kernel_sizes=(3, 5, 7, 9),
+    split_scales=(2, 2, 3, 4),      # Res2Net-style groups per SDTA block
+    sdta_blocks=(0, 1, 1, 1),       # trailing SDTA blocks per stage
+    positional_encoding=(False, True, False, False),
+    expand_ratio=4,
+    layer_scale_init=1e-6,
+    bn_hs=False,
+)
+required_arch_keys = ('depths', 'dims', 'heads')
+LN_EPS = 1e-6  # every LayerNorm of the official model
+
+
+def channel_norm(bn_hs: bool, channels: int) -> nn.Module:
+    """Norm over the channels of an NCHW map: BN (eps 1e-5, torch's default,
+    as in the official BN/HS models) or LayerNorm (eps 1e-6)."""
+    return nn.BatchNorm2d(channels) if bn_hs else \
+        LayerNorm2d(channels, eps=LN_EPS)
+
+
+class FourierPositionalEncoding(nn.Module):
+    """Sine/cosine encoding of normalised (y, x) positions, projected by a
+    1x1 conv: ``(N, C, H, W)`` for any H, W.
+
+    Positions run over ``(0, 2 pi]`` along each axis, so the encoding adapts
+    to the input size instead of being tied to a training resolution.
+    """
+
+    def __init__(self, channels: int, hidden: int = 32,
+                 temperature: float = 10000.0):
+        super().__init__()
+        self.token_projection = nn.Conv2d(2 * hidden, channels, 1)
+        self.hidden = hidden
+        self.temperature = temperature
+
+    def forward(self, batch: int, height: int, width: int) -> torch.Tensor:
+        device = self.token_projection.weight.device
+        # float32 like the reference, whatever the module's dtype.
+        ys = torch.arange(1, height + 1, dtype=torch.float32, device=device)
+        xs = torch.arange(1, width + 1, dtype=torch.float32, device=device)
+        ys = ys / (ys[-1:] + 1e-6) * (2 * math.pi)
+        xs = xs / (xs[-1:] + 1e-6) * (2 * math.pi)
+        freq = torch.arange(self.hidden, dtype=torch.float32, device=device)
+        freq = self.temperature**(2 * torch.div(
+            freq, 2, rounding_mode='floor') / self.hidden)
+
+        def encode(pos):  # (L,) -> (L, hidden), sin/cos interleaved
+            angles = pos[:, None] / freq
+            return torch.stack((angles[:, 0::2].sin(), angles[:, 1::2].cos()),
+                               dim=2).flatten(1)
+
+        pos_y = encode(ys)[:, None, :].expand(height, width, self.hidden)
+        pos_x = encode(xs)[None, :, :].expand(height, width, self.hidden)
+        pos = torch.cat((pos_y, pos_x), dim=2).permute(2, 0, 1)[None]
+        pos = self.token_projection(pos.to(self.token_projection.weight))
+        return pos.expand(batch, -1, -1, -1)
+
+
+class CrossCovarianceAttention(nn.Module):
+    """XCA: attention between channels (a ``d x d`` map per head) with
+    L2-normalised queries and keys and a learned per-head temperature.
+
+    Shape: ``(N, L, C) -> (N, L, C)``.
+    """
+
+    def __init__(self, channels: int, num_heads: int):
+        super().__init__()
+        if channels % num_heads:
+            raise ValueError(f'EdgeNeXt attention: {num_heads} heads do not '
+                             f'divide {channels} channels.')
+        self.num_heads = num_heads
+        self.temperature = nn.Parameter(torch.ones(num_heads, 1, 1))
+        self.qkv = nn.Linear(channels, 3 * channels)
+        self.proj = nn.Linear(channels, channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, length, c = x.shape
+        qkv = self.qkv(x).reshape(n, length, 3, self.num_heads,
+                                  c // self.num_heads)
+        # (3, N, heads, head_dim, L): channels attend over all positions.
+        q, k, v = qkv.permute(2, 0, 3, 4, 1)
+        q = F.normalize(q, dim=-1)
+        k = F.normalize(k, dim=-1)
+        attn = (q @ k.transpose(-2, -1) * self.temperature).softmax(dim=-1)
+        out = (attn @ v).permute(0, 3, 1, 2).reshape(n, length, c)
+        return self.proj(out)
+
+
+class PointwiseMLP(nn.Module):
+    """Channels-last inverted bottleneck with layer scale:
+    ``gamma * fc2(act(fc1(x)))``, ``(N, H, W, C) -> (N, H, W, C)``."""
+
+    def __init__(self, channels: int, expand_ratio: int, bn_hs: bool,
+                 layer_scale_init: float):
+        super().__init__()
+        self.pwconv1 = nn.Linear(channels, expand_ratio * channels)
+        self.act = nn.Hardswish() if bn_hs else nn.GELU()
+        self.pwconv2 = nn.Linear(expand_ratio * channels, channels)
+        self.gamma = nn.Parameter(layer_scale_init * torch.ones(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.gamma * self.pwconv2(self.act(self.pwconv1(x)))
+
+
+class ConvEncoder(nn.Module):
+    """Depthwise kxk conv, norm, pointwise MLP, residual.
+
+    Shape: ``(N, C, H, W) -> (N, C, H, W)``.
+    """
+
+    def __init__(self, channels: int, kernel_size: int, expand_ratio: int,
+                 bn_hs: bool, layer_scale_init: float, drop_path_rate: float):
+        super().__init__()
+        self.bn_hs = bn_hs
+        self.dwconv = nn.Conv2d(channels, channels, kernel_size,
+                                padding=kernel_size // 2, groups=channels,
+                                bias=not bn_hs)
+        # BN normalises NCHW before the permute, LN the channels-last view.
+        self.norm = nn.BatchNorm2d(channels) if bn_hs else \
+            nn.LayerNorm(channels, eps=LN_EPS)
+        self.mlp = PointwiseMLP(channels, expand_ratio, bn_hs,
+                                layer_scale_init)
+        self.drop_path = DropPath(drop_path_rate) if drop_path_rate > 0 \
+            else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.dwconv(x)
+        if self.bn_hs:
+            y = self.norm(y).permute(0, 2, 3, 1)
+        else:
+            y = self.norm(y.permute(0, 2, 3, 1))
+        return x + self.drop_path(self.mlp(y).permute(0, 3, 1, 2))
+
+
+class SDTAEncoder(nn.Module):
+    """Split depth-wise transpose attention encoder.
+
+    The channels are split into groups of ``ceil(C / scales)`` (the last one
+    smaller when that does not divide C, e.g. 88 -> 30, 30, 28).  Each group
+    but the last goes through a 3x3 depthwise conv after adding the previous
+    group's output; the last group is passed through.  Then XCA over
+    channels (with a Fourier positional encoding in stage 2 only) and a
+    pointwise MLP.  The attention residual starts from the split output, the
+    final residual from the block input.
+
+    Shape: ``(N, C, H, W) -> (N, C, H, W)``.
+    """
+
+    def __init__(self, channels: int, scales: int, num_heads: int,
+                 expand_ratio: int, bn_hs: bool, layer_scale_init: float,
+                 drop_path_rate: float, positional_encoding: bool):
+        super().__init__()
+        width = math.ceil(channels / scales)
+        sizes = [width] * (channels // width)
+        if channels % width:
+            sizes.append(channels % width)
+        if scales < 2 or len(sizes) != scales:
+            raise ValueError(
+                f'EdgeNeXt SDTA cannot split {channels} channels into '
+                f'{scales} groups of ceil({channels}/{scales}) = {width}.')
+        # Explicit sizes rather than one width: ONNX gets a Split node with
+        # static sizes (the width form failed in onnxruntime with the
+        # exporters of 2022, mmaaz60/EdgeNeXt#6).
+        self.split_sizes = sizes
+        self.bn_hs = bn_hs
+        self.convs = nn.ModuleList(
+            nn.Conv2d(width, width, 3, padding=1, groups=width)
+            for _ in range(scales - 1))
+        self.pos_embd = FourierPositionalEncoding(channels) \
+            if positional_encoding else None
+        self.norm_xca = nn.BatchNorm2d(channels) if bn_hs else \
+            nn.LayerNorm(channels, eps=LN_EPS)
+        self.gamma_xca = nn.Parameter(layer_scale_init * torch.ones(channels))
+        self.xca = CrossCovarianceAttention(channels, num_heads)
+        self.norm = nn.BatchNorm2d(channels) if bn_hs else \
+            nn.LayerNorm(channels, eps=LN_EPS)
+        self.mlp = PointwiseMLP(channels, expand_ratio, bn_hs,
+                                layer_scale_init)
+        self.drop_path = DropPath(drop_path_rate) if drop_path_rate > 0 \
+            else nn.Identity()
+
+    def multi_scale_conv(self, x: torch.Tensor) -> torch.Tensor:
+        groups = torch.split(x, self.split_sizes, dim=1)
+        outs = []
+        for conv, group in zip(self.convs, groups):
+            group = conv(group if not outs else outs[-1] + group)
+            outs.append(group)
+        return torch.cat(outs + [groups[-1]], dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        y = self.multi_scale_conv(x)
+        if self.bn_hs:
+            y = self.norm_xca(y)
+        tokens = y.flatten(2).transpose(1, 2)  # (N, HW, C)
+        if self.pos_embd is not None:
+            tokens = tokens + self.pos_embd(n, h, w).flatten(2).transpose(
+                1, 2)
+        attn_in = tokens if self.bn_hs else self.norm_xca(tokens)
+        tokens = tokens + self.drop_path(self.gamma_xca * self.xca(attn_in))
+        y = tokens.reshape(n, h, w, c)
+        if self.bn_hs:
+            y = self.norm(y.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+        else:
+            y = self.norm(y)
+        return x + self.drop_path(self.mlp(y).permute(0, 3, 1, 2))
+
+
+@MODELS.register_module()
+class EdgeNeXt(MultiScaleBackbone):
+    """EdgeNeXt backbone emitting up to four feature maps.
+
+    Args:
+        arch: ``'xx_small'``, ``'x_small'``, ``'small'``, ``'base'``,
+            ``'xx_small_bn_hs'``, ``'x_small_bn_hs'``, ``'small_bn_hs'`` or a
+            dict with ``depths``, ``dims``, ``heads`` (and optionally the
+            keys of ``default_arch_settings``).
+        out_indices: maps to return, 0..3 at strides 4, 8, 16, 32.
+        frozen_stages: -1 freezes nothing; k freezes stages 0..k (stage 0
+            includes the stem).
+        norm_eval: keep BatchNorm layers in eval mode while training (the
+            BN/HS variants; LayerNorm has no running statistics).
+        drop_path_rate: stochastic depth at the last block, rising linearly
+            from 0 (the official small/base were trained with 0.1).
+        init_cfg: ``dict(type='Pretrained', checkpoint=PATH)`` accepts the
+            official training checkpoints (``model_ema`` is used), USI files
+            (``state_dict``) and bare tensor dicts.
+
+    Shape:
+        input ``(N, 3, H, W)`` of any size; map ``i`` is
+        ``(N, dims[i], H_i, W_i)`` with ``H_0 = floor(H / 4)`` and
+        ``H_{i+1} = floor(H_i / 2)`` (strided convs without padding).
+    """
+
+    def __init__(self, arch: Union[str, dict] = 'small',
+                 out_indices: Sequence[int] = (0, 1, 2, 3),
+                 frozen_stages: int = -1, norm_eval: bool = False,
+                 drop_path_rate: float = 0.0, init_cfg=None,
+                 pretrained=None):
+        super().__init__(out_indices, frozen_stages, norm_eval, init_cfg,
+                         pretrained)
+        settings = dict(default_arch_settings)
+        settings.update(resolve_arch(arch, arch_settings, required_arch_keys,
+                                     'EdgeNeXt'))
+        num_stages = len(settings['depths'])
+        for key in ('dims', 'kernel_sizes', 'split_scales', 'sdta_blocks',
+                    'positional_encoding'):
+            per_stage(settings[key], num_stages, f'EdgeNeXt arch {key}')
+        heads = per_stage(settings['heads'], num_stages, 'EdgeNeXt heads')
+        self.arch = settings
+        bn_hs, dims = settings['bn_hs'], settings['dims']
+
+        block_rates = torch.linspace(0, drop_path_rate,
+                                     sum(settings['depths'])).tolist()
+        layers: List[nn.Module] = []
+        for i in range(num_stages):
+            if i == 0:
+                downsample = nn.Sequential(
+                    nn.Conv2d(3, dims[0], 4, stride=4, bias=not bn_hs),
+                    channel_norm(bn_hs, dims[0]))
+            else:
+                downsample = nn.Sequential(
+                    channel_norm(bn_hs, dims[i - 1]),
+                    nn.Conv2d(dims[i - 1], dims[i], 2, stride=2,
+                              bias=not bn_hs))
+            depth = settings['depths'][i]
+            blocks = []
+            for j in range(depth):
+                common = dict(expand_ratio=settings['expand_ratio'],
+                              bn_hs=bn_hs,
+                              layer_scale_init=settings['layer_scale_init'],
+                              drop_path_rate=block_rates.pop(0))
+                if j >= depth - settings['sdta_blocks'][i]:
+                    blocks.append(SDTAEncoder(
+                        dims[i], settings['split_scales'][i], heads[i],
+                        positional_encoding=settings['positional_encoding']
+                        [i], **common))
+                else:
+                    blocks.append(ConvEncoder(
+                        dims[i], settings['kernel_sizes'][i], **common))
+            layers.append(nn.Sequential(OrderedDict(
+                downsample=downsample, blocks=nn.Sequential(*blocks))))
+        self.layers = nn.ModuleList(layers)
+        self.feature_channels = tuple(dims)
+        self.feature_strides = tuple(4 * 2**i for i in range(num_stages))
+        self._finish_init()
+
+    @staticmethod
+    def convert_official(state_dict: dict) -> Tuple[dict, List[str]]:
+        """Official EdgeNeXt keys -> this module's keys.
+
+        The classifier (``norm.*``, ``head.*``) is dropped and reported.
+        """
+        converted, dropped = {}, []
+        renames = [
+            (r'^downsample_layers\.(\d+)\.', r'layers.\1.downsample.'),
+            (r'^stages\.(\d+)\.', r'layers.\1.blocks.'),
+            (r'\.(pwconv1|pwconv2|gamma)(\.|$)', r'.mlp.\1\2'),
+        ]
+        for key, value in state_dict.items():
+            if key.startswith(('norm.', 'head.')):
+                dropped.append(key)
+                continue
+            for pattern, replacement in renames:
+                key = re.sub(pattern, replacement, key)
+            converted[key] = value
+        return converted, dropped
