@@ -161,6 +161,61 @@ def check_channels(cfg) -> None:
             + '; '.join(problems) + '.')
 
 
+def build_model(cfg, init_weights: bool = False):
+    """Build ``cfg.model`` in its registry scope without pretrained weights.
+
+    The backbone's ``Pretrained`` init (and mmseg's ``model.pretrained``) is
+    dropped, so sizes, speed and exports can be measured without the
+    ImageNet files; ``init_weights`` runs the remaining initialisation.
+    """
+    from mmengine.registry import MODELS, init_default_scope
+    init_default_scope(cfg.default_scope)
+    model_cfg = cfg.model.copy()
+    if model_cfg.get('backbone'):
+        model_cfg.backbone.init_cfg = None
+    model_cfg.pop('pretrained', None)
+    model = MODELS.build(model_cfg)
+    if init_weights:
+        model.init_weights()
+    return model
+
+
+def synthetic_batch(model, scope: str, size=(320, 320), batch: int = 2,
+                    seed: int = 0) -> dict:
+    """Random images and targets shaped like a det or seg training batch.
+
+    Used to run a config's model without a dataset (config tests, speed
+    benchmarks): three random boxes per image for detectors, a random label
+    map for segmentors.
+    """
+    import torch
+    from mmengine.structures import InstanceData, PixelData
+    gen = torch.Generator().manual_seed(seed)
+    inputs, samples = [], []
+    for _ in range(batch):
+        inputs.append(torch.randint(0, 256, (3, *size), generator=gen,
+                                    dtype=torch.uint8))
+        meta = dict(img_shape=size, ori_shape=size, pad_shape=size,
+                    scale_factor=(1.0, 1.0))
+        if scope == 'mmdet':
+            from mmdet.structures import DetDataSample
+            sample = DetDataSample(metainfo=meta)
+            xy = torch.rand(3, 2, generator=gen) * torch.tensor(
+                size[::-1]) * 0.6
+            wh = torch.rand(3, 2, generator=gen) * 80 + 40
+            sample.gt_instances = InstanceData(
+                bboxes=torch.cat([xy, xy + wh], 1),
+                labels=torch.randint(0, model.bbox_head.num_classes, (3, ),
+                                     generator=gen))
+        else:
+            from mmseg.structures import SegDataSample
+            sample = SegDataSample(metainfo=meta)
+            sample.gt_sem_seg = PixelData(data=torch.randint(
+                0, model.decode_head.num_classes, (1, *size), generator=gen))
+        samples.append(sample)
+    return dict(inputs=inputs, data_samples=samples)
+
+
 def summarize_metrics(metrics: dict) -> str:
     """One human line for the headline metrics of a det or seg run."""
     names = {'coco/bbox_mAP': 'COCO bbox mAP', 'coco/bbox_mAP_50': 'mAP@50',

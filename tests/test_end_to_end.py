@@ -71,14 +71,10 @@ def kill_after_first_checkpoint(config, work_dir, options, cwd, timeout):
 
 def save_untrained(config, path):
     """An untrained model of a config, saved like a training checkpoint."""
-    from mmengine.registry import MODELS, init_default_scope
-
     from backbones import tooling
-    cfg = tooling.load_config(str(config))
-    init_default_scope(cfg.default_scope)
     torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
-    model.init_weights()
+    model = tooling.build_model(tooling.load_config(str(config)),
+                                init_weights=True)
     torch.save({'meta': {'epoch': 0}, 'state_dict': model.state_dict()},
                path)
 
@@ -162,13 +158,19 @@ def test_toy_segmentor_learns_and_test_reproduces(toy_workspace, tmp_path):
 
 
 def test_retinanet_toy_run_trains_and_evaluates(toy_workspace, tmp_path):
-    """A handful of RetinaNet-EMO-2M iterations at 512x320, then COCO eval."""
+    """A handful of RetinaNet-EMO-2M iterations at 512x320, then COCO eval.
+
+    After three iterations every score is still below the 0.05 threshold
+    (focal-loss heads start at a 0.01 prior), which would leave COCO
+    evaluation nothing to score: the threshold is lifted for this check.
+    """
     config = REPO / 'configs' / 'toy' / 'retinanet_emo_2m_toy.py'
     result = run_tool(
         'train.py', config, '--work-dir', tmp_path, '--cfg-options',
         'train_cfg.max_epochs=1', 'train_cfg.val_interval=1',
         'train_dataloader.dataset.indices=12',
-        'val_dataloader.dataset.indices=8', cwd=toy_workspace)
+        'val_dataloader.dataset.indices=8', 'model.test_cfg.score_thr=0.0',
+        cwd=toy_workspace)
     assert result.returncode == 0, result.stderr[-3000:]
     log = next(tmp_path.glob('*/*.log')).read_text()
     assert re.search(r'Epoch\(train\) +\[1\]\[3/3\]', log)

@@ -1,4 +1,5 @@
 """Tool behaviour and the fixes to the pinned OpenMMLab stack."""
+import re
 import sys
 
 import pytest
@@ -87,3 +88,68 @@ def test_missing_files_are_reported(tmp_path):
     result = run_tool('train.py', tmp_path / 'nope.py', timeout=300)
     assert result.returncode == 2 and 'config file not found' in \
         result.stderr
+
+
+def test_get_flops_on_a_segmentation_config():
+    """mmseg 1.2.2's own get_flops.py stops with "input_shape and inputs
+    cannot be both set"; ours feeds one tensor of the config's size."""
+    config = REPO / 'configs' / 'deeplabv3_emo_1m_ade20k.py'
+    result = run_tool('get_flops.py', config, '--shape', '256', '256',
+                      timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert 'input: 1x3x256x256' in result.stdout
+    assert re.search(r'^params: 5\.\d+ M', result.stdout, re.M)
+    assert re.search(r'^FLOPs: \d+\.\d+ G \(1 multiply-add = 1 FLOP\)',
+                     result.stdout, re.M)
+    assert 'scaled_dot_product_attention' not in result.stdout
+
+
+def test_attention_flops_equal_explicit_matmuls():
+    from mmengine.analysis import FlopAnalyzer
+
+    from get_flops import sdpa_flop_jit
+
+    class Fused(torch.nn.Module):
+
+        def forward(self, q, k, v):
+            return torch.nn.functional.scaled_dot_product_attention(q, k, v)
+
+    class Explicit(torch.nn.Module):
+
+        def forward(self, q, k, v):
+            return ((q @ k.transpose(-2, -1)).softmax(-1)) @ v
+
+    q, k, v = (torch.randn(2, 3, 49, 16), torch.randn(2, 3, 49, 16),
+               torch.randn(2, 3, 49, 20))
+    fused = FlopAnalyzer(Fused(), (q, k, v)).set_op_handle(
+        'aten::scaled_dot_product_attention', sdpa_flop_jit)
+    explicit = FlopAnalyzer(Explicit(), (q, k, v))
+    assert fused.total() == explicit.total() == 2 * 3 * 49 * 49 * (16 + 20)
+
+
+def test_browse_dataset_ends_on_repeat_dataset(toy_workspace, tmp_path):
+    """mmdet 3.3's browse_dataset.py never ends on a RepeatDataset."""
+    config = REPO / 'configs' / 'toy' / 'ssdlite_emo_2m_toy.py'
+    out = tmp_path / 'browse'
+    result = run_tool('browse_dataset.py', config, '--output-dir', out,
+                      '--cfg-options', 'train_dataloader.dataset.times=5',
+                      'train_dataloader.dataset.dataset.indices=6',
+                      cwd=toy_workspace, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    # Six underlying images, each drawn once, not 5 x 6.
+    assert sorted(p.name for p in out.iterdir()) == [
+        f'{i:06d}.jpg' for i in range(6)]
+    assert 'wrote 6 images' in result.stdout
+
+
+@pytest.mark.parametrize('extra', [[], ['--train', '--batch', '2']],
+                         ids=['inference', 'train'])
+def test_benchmark_runs_on_cpu(extra):
+    """mmdet 3.3's benchmark.py --task inference requires CUDA."""
+    result = run_tool('benchmark.py', SSDLITE_2M, '--device', 'cpu',
+                      '--shape', '160', '160', '--warmup', '1', '--iters',
+                      '2', *extra, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert re.search(r'median [\d.]+ ms/iter .* [\d.]+ images/s',
+                     result.stdout)
+    assert ('training step' in result.stdout) == bool(extra)

@@ -84,10 +84,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     tooling.preflight()
     tooling.apply_unsafe_load(args.unsafe_load)
-    from get_flops import build_model, test_input_shape
+    from get_flops import test_input_shape
     cfg = tooling.load_config(args.config, args.cfg_options)
     tooling.check_channels(cfg)
-    model = build_model(cfg)
+    model = tooling.build_model(cfg).eval()
     if args.checkpoint and not args.backbone_only:
         from mmengine.runner import load_checkpoint
         load_checkpoint(model, args.checkpoint, map_location='cpu',

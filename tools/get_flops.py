@@ -9,10 +9,17 @@ RetinaNet; a segmentor's crop size, 512x512 on ADE20K).
 
 Counting convention: mmengine's analysis tools (a port of fvcore), where one
 multiply-add counts as one FLOP (so "FLOPs" here are MACs, as in the EMO and
-EdgeNeXt papers).  Convolutions, linear layers and matrix products are
-counted; BN/LN/GN count a few operations per element and upsampling a few per
-output pixel; activations, softmax and additions are not counted.  The
-forward is the deployed one: backbone, neck and main head without
+EdgeNeXt papers).  Two totals are printed:
+
+* all: convolutions, linear layers and attention matrix products, plus
+  BN/LN/GN (a few operations per element), upsampling and pooling;
+  activations, softmax and additions are not counted;
+* conv/linear: convolutions and linear layers only.  This is what the
+  module-hook counters of mmcv 1.x (used by the get_flops tools of mmdet 2.x
+  and mmseg 0.x, where the official EMO results come from) can see: they miss
+  attention written as tensor products, such as EMO's windowed attention.
+
+The forward is the deployed one: backbone, neck and main head without
 post-processing (NMS) and without a segmentor's auxiliary head.  Parameters
 are those of the whole model, auxiliary head included.
 """
@@ -58,6 +65,10 @@ def test_input_shape(cfg) -> Tuple[int, int]:
                             'give --shape H W')
 
 
+# Operators of convolutions and linear layers in mmengine's FLOP breakdown.
+DENSE_OPERATORS = ('conv', 'linear', 'addmm')
+
+
 def sdpa_flop_jit(inputs: List[Any], outputs: List[Any]) -> int:
     """``scaled_dot_product_attention``: q @ k^T and attn @ v, as the two
     matmuls an explicit implementation performs."""
@@ -81,27 +92,17 @@ class RawForward(nn.Module):
         return self.model._forward(inputs)
 
 
-def build_model(cfg):
-    from mmengine.registry import MODELS, init_default_scope
-    init_default_scope(cfg.default_scope)
-    model_cfg = cfg.model.copy()
-    if model_cfg.get('backbone'):
-        model_cfg.backbone.init_cfg = None  # sizes only: no weights needed
-    model_cfg.pop('pretrained', None)
-    model = MODELS.build(model_cfg)
-    return model.eval()
-
-
 def count_params(cfg) -> int:
-    return sum(p.numel() for p in build_model(cfg).parameters())
+    return sum(p.numel() for p in tooling.build_model(cfg).parameters())
 
 
 def complexity(cfg, shape: Optional[Sequence[int]] = None,
                table_depth: int = 0) -> dict:
     """Parameters and FLOPs of ``cfg``'s model on one ``(3, H, W)`` image."""
-    from mmengine.analysis import FlopAnalyzer, flop_count_table
+    from mmengine.analysis import FlopAnalyzer
+    from mmengine.analysis.print_helper import complexity_stats_table
     height, width = shape or test_input_shape(cfg)
-    model = build_model(cfg)
+    model = tooling.build_model(cfg).eval()
     inputs = torch.randn(1, 3, height, width)
     analyzer = FlopAnalyzer(RawForward(model), (inputs, ))
     analyzer.set_op_handle('aten::scaled_dot_product_attention',
@@ -109,12 +110,16 @@ def complexity(cfg, shape: Optional[Sequence[int]] = None,
     analyzer.unsupported_ops_warnings(False)
     analyzer.uncalled_modules_warnings(False)
     with torch.no_grad():
-        flops = analyzer.total()
+        by_operator = analyzer.by_operator()
     result = dict(params=sum(p.numel() for p in model.parameters()),
-                  flops=flops, shape=(height, width),
+                  flops=sum(by_operator.values()),
+                  dense_flops=sum(by_operator.get(op, 0)
+                                  for op in DENSE_OPERATORS),
+                  shape=(height, width),
                   unsupported=dict(analyzer.unsupported_ops()))
     if table_depth:
-        result['table'] = flop_count_table(analyzer, max_depth=table_depth)
+        result['table'] = complexity_stats_table(analyzer,
+                                                 max_depth=table_depth)
     return result
 
 
@@ -129,6 +134,8 @@ def main(argv=None):
     print(f'input: 1x3x{height}x{width}')
     print(f'params: {result["params"] / 1e6:.3f} M ({result["params"]:,})')
     print(f'FLOPs: {result["flops"] / 1e9:.3f} G (1 multiply-add = 1 FLOP)')
+    print(f'conv/linear FLOPs: {result["dense_flops"] / 1e9:.3f} G (without '
+          f'attention products and norms)')
     if result['unsupported']:
         print('not counted (no FLOP rule): ' + ', '.join(
             f'{op} x{n}' for op, n in sorted(result['unsupported'].items())))

@@ -5,7 +5,8 @@ published numbers (``configs/paper_results.json``).
     python tools/model_zoo.py --write-readme  # refresh README.md's table
 
 FLOPs follow ``tools/get_flops.py`` (mmengine's counter, 1 multiply-add =
-1 FLOP, at each config's test size, deployed forward).
+1 FLOP, at each config's test size, deployed forward): all counted
+operators, and convolutions/linear layers only.
 """
 import argparse
 import json
@@ -48,9 +49,9 @@ def rows():
 
 def table() -> str:
     lines = [
-        '| config | input | params (M) | paper | FLOPs (G) | paper | '
-        'paper metric |',
-        '|---|---|---|---|---|---|---|'
+        '| config | input | params (M) | paper | FLOPs (G) | conv/linear '
+        'FLOPs (G) | paper | paper metric |',
+        '|---|---|---|---|---|---|---|---|'
     ]
     for path, cfg, measured, published in rows():
         height, width = measured['shape']
@@ -65,6 +66,7 @@ def table() -> str:
             f'| [{path.stem}](configs/{path.name}) | {width}x{height} | '
             f'{params:.2f}{delta} | {fmt(published.get("params"))} | '
             f'{measured["flops"] / 1e9:.2f} | '
+            f'{measured["dense_flops"] / 1e9:.2f} | '
             f'{fmt(published.get("flops"))} | {metric} |')
         print(lines[-1], file=sys.stderr, flush=True)
     return '\n'.join(lines)
