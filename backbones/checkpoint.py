@@ -11,8 +11,9 @@ training checkpoints carry an ``argparse.Namespace``).  Rather than turning
 exactly those classes to torch's allow-list (:func:`trust_checkpoint_types`).
 A file naming anything else is refused with the list of offending globals;
 a user who trusts such a file can opt in with ``MOBILEDENSE_UNSAFE_LOAD=1``
-(or ``--unsafe-load`` in our tools), which is the only path to
-``weights_only=False``.
+(or ``--unsafe-load`` in our tools, which also sets PyTorch's
+``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` for mmengine's loads), the only path
+to ``weights_only=False``.
 
 **Matching.** A backbone checkpoint must be loaded completely or not at all.
 :func:`load_backbone_checkpoint` unwraps the usual containers, strips
@@ -107,6 +108,16 @@ def trust_checkpoint_types() -> None:
         torch.serialization.add_safe_globals(missing)
 
 
+def untrusted_globals(path: str) -> List[str]:
+    """Globals in a checkpoint that ``torch.load`` would refuse, found by
+    scanning the pickle without running it (empty for our own files)."""
+    trust_checkpoint_types()
+    try:
+        return torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    except Exception:  # not a zip checkpoint (legacy format): cannot tell
+        return []
+
+
 def unsafe_load_allowed() -> bool:
     return os.environ.get(UNSAFE_ENV, '') not in ('', '0', 'false', 'False')
 
@@ -133,9 +144,17 @@ def load_file(path: str, map_location='cpu'):
             names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
         except Exception:  # not a zip checkpoint: the message says enough
             names = []
+        # torch's own message ends with advice to drop weights_only; keep
+        # only the line that says what was refused.
+        lines = [line.strip() for line in str(err).splitlines()
+                 if line.strip()]
+        reason = ', '.join(names) or next(
+            (line for line in lines if line.startswith(
+                ('refusing', 'Unsupported global', 'Can only build'))),
+            lines[0] if lines else 'unknown')
         raise UntrustedCheckpointError(
             f'{path} contains pickled objects outside the allow-list of '
-            f'mobiledense ({", ".join(names) or err}). It was not loaded. '
+            f'mobiledense ({reason}). It was not loaded. '
             f'If you trust the file, set {UNSAFE_ENV}=1 (or pass '
             f'--unsafe-load to our tools) to load it with '
             f'weights_only=False.') from err

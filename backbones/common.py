@@ -7,12 +7,14 @@
   with mmdet/mmseg backbones: ``out_indices``, ``frozen_stages``,
   ``norm_eval`` and exact loading of pretrained weights from ``init_cfg``.
 """
+import re
 import warnings
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmcv.cnn.bricks import DropPath
 from mmengine.model import BaseModule
 from mmengine.registry import MODELS
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -54,6 +56,33 @@ class SqueezeExcite(nn.Module):
         scale = x.mean((2, 3), keepdim=True)
         scale = self.conv_expand(self.act(self.conv_reduce(scale)))
         return x * self.gate(scale)
+
+
+def drop_path(rate: float) -> nn.Module:
+    """Stochastic depth for a residual branch; nothing at rate 0."""
+    return DropPath(rate) if rate > 0 else nn.Identity()
+
+
+def rename_official_keys(
+        state_dict: dict, renames: Sequence[Tuple[str, str]],
+        classifier_prefixes: Tuple[str, ...] = ('norm.', 'head.')
+) -> Tuple[dict, List[str]]:
+    """Map an official state dict onto a backbone's keys.
+
+    Keys under ``classifier_prefixes`` (the ImageNet head) are dropped and
+    returned; every other key goes through the ``(pattern, replacement)``
+    regex ``renames`` in order.  Keys that no rename fits stay as they are
+    and show up as unexpected when the result is compared with the module.
+    """
+    converted, dropped = {}, []
+    for key, value in state_dict.items():
+        if key.startswith(classifier_prefixes):
+            dropped.append(key)
+            continue
+        for pattern, replacement in renames:
+            key = re.sub(pattern, replacement, key)
+        converted[key] = value
+    return converted, dropped
 
 
 def resolve_arch(arch, arch_settings: Dict[str, dict],
@@ -114,9 +143,9 @@ class MultiScaleBackbone(BaseModule):
             ``EncoderDecoder`` injects ``model.pretrained`` here).
     """
 
-    # Subclasses set these: a function turning an official state dict into
-    # this module's layout, and the key prefixes of the official classifier.
-    convert_official: Optional[Callable[[dict], dict]] = None
+    # Subclasses set this to a function turning an official state dict into
+    # ``(state dict in this module's layout, official keys dropped)``.
+    convert_official: Optional[Callable[[dict], Tuple[dict, list]]] = None
 
     def __init__(self, out_indices, frozen_stages: int, norm_eval: bool,
                  init_cfg=None, pretrained: Optional[str] = None):
@@ -200,18 +229,21 @@ class MultiScaleBackbone(BaseModule):
                     module.eval()
         return self
 
-    def _pretrained_cfg(self) -> Optional[dict]:
-        cfgs = self.init_cfg
-        if cfgs is None:
-            return None
+    def _split_init_cfg(self) -> Tuple[Optional[dict], List[dict]]:
+        """``(the Pretrained init_cfg or None, the other init_cfgs)``."""
+        cfgs = self.init_cfg or []
         cfgs = [cfgs] if isinstance(cfgs, dict) else list(cfgs)
         pretrained = [c for c in cfgs if c.get('type') == 'Pretrained']
         if len(pretrained) > 1:
             raise ValueError('Only one Pretrained init_cfg is supported.')
-        return pretrained[0] if pretrained else None
+        others = [c for c in cfgs if c.get('type') != 'Pretrained']
+        return (pretrained[0] if pretrained else None), others
 
     def init_weights(self) -> None:
-        pretrained = self._pretrained_cfg()
+        """mmengine's initialisation, except that a ``Pretrained`` init_cfg
+        goes through :func:`~backbones.checkpoint.load_backbone_checkpoint`
+        (mmengine's loader would skip mismatched keys with a warning)."""
+        pretrained, others = self._split_init_cfg()
         if pretrained is None:
             super().init_weights()
             return
@@ -219,13 +251,11 @@ class MultiScaleBackbone(BaseModule):
             warnings.warn(f'{type(self).__name__} weights were already '
                           'loaded; init_weights() called again is ignored.')
             return
-        # Imported here so that building a model costs nothing extra.
-        from .checkpoint import load_backbone_checkpoint
-        others = [c for c in ([self.init_cfg] if isinstance(
-            self.init_cfg, dict) else self.init_cfg) if c is not pretrained]
         if others:
             self.init_cfg = others
             super().init_weights()
+        # Imported here so that building a model costs nothing extra.
+        from .checkpoint import load_backbone_checkpoint
         load_backbone_checkpoint(self, pretrained['checkpoint'],
                                  prefix=pretrained.get('prefix'))
         self.is_init = True

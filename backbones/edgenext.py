@@ -14,17 +14,16 @@ the conv biases before BatchNorm and normalise the SDTA input before the
 attention, whose residual then starts from the normalised tensor.
 """
 import math
-import re
 from collections import OrderedDict
 from typing import List, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmcv.cnn.bricks import DropPath
 from mmengine.registry import MODELS
 
-from .common import LayerNorm2d, MultiScaleBackbone, per_stage, resolve_arch
+from .common import (LayerNorm2d, MultiScaleBackbone, drop_path, per_stage,
+                     rename_official_keys, resolve_arch)
 
 arch_settings = {
     'xx_small': dict(depths=(2, 2, 6, 2), dims=(24, 48, 88, 168), heads=4),
@@ -47,6 +46,13 @@ default_arch_settings = dict(
 )
 required_arch_keys = ('depths', 'dims', 'heads')
 LN_EPS = 1e-6  # every LayerNorm of the official model
+
+
+def token_norm(bn_hs: bool, channels: int) -> nn.Module:
+    """Norm inside a block: BN, applied to NCHW maps, or LayerNorm (eps
+    1e-6), applied to channels-last tokens."""
+    return nn.BatchNorm2d(channels) if bn_hs else \
+        nn.LayerNorm(channels, eps=LN_EPS)
 
 
 def channel_norm(bn_hs: bool, channels: int) -> nn.Module:
@@ -154,12 +160,10 @@ class ConvEncoder(nn.Module):
                                 padding=kernel_size // 2, groups=channels,
                                 bias=not bn_hs)
         # BN normalises NCHW before the permute, LN the channels-last view.
-        self.norm = nn.BatchNorm2d(channels) if bn_hs else \
-            nn.LayerNorm(channels, eps=LN_EPS)
+        self.norm = token_norm(bn_hs, channels)
         self.mlp = PointwiseMLP(channels, expand_ratio, bn_hs,
                                 layer_scale_init)
-        self.drop_path = DropPath(drop_path_rate) if drop_path_rate > 0 \
-            else nn.Identity()
+        self.drop_path = drop_path(drop_path_rate)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.dwconv(x)
@@ -206,16 +210,13 @@ class SDTAEncoder(nn.Module):
             for _ in range(scales - 1))
         self.pos_embd = FourierPositionalEncoding(channels) \
             if positional_encoding else None
-        self.norm_xca = nn.BatchNorm2d(channels) if bn_hs else \
-            nn.LayerNorm(channels, eps=LN_EPS)
+        self.norm_xca = token_norm(bn_hs, channels)
         self.gamma_xca = nn.Parameter(layer_scale_init * torch.ones(channels))
         self.xca = CrossCovarianceAttention(channels, num_heads)
-        self.norm = nn.BatchNorm2d(channels) if bn_hs else \
-            nn.LayerNorm(channels, eps=LN_EPS)
+        self.norm = token_norm(bn_hs, channels)
         self.mlp = PointwiseMLP(channels, expand_ratio, bn_hs,
                                 layer_scale_init)
-        self.drop_path = DropPath(drop_path_rate) if drop_path_rate > 0 \
-            else nn.Identity()
+        self.drop_path = drop_path(drop_path_rate)
 
     def multi_scale_conv(self, x: torch.Tensor) -> torch.Tensor:
         groups = torch.split(x, self.split_sizes, dim=1)
@@ -329,17 +330,8 @@ class EdgeNeXt(MultiScaleBackbone):
 
         The classifier (``norm.*``, ``head.*``) is dropped and reported.
         """
-        converted, dropped = {}, []
-        renames = [
+        return rename_official_keys(state_dict, [
             (r'^downsample_layers\.(\d+)\.', r'layers.\1.downsample.'),
             (r'^stages\.(\d+)\.', r'layers.\1.blocks.'),
             (r'\.(pwconv1|pwconv2|gamma)(\.|$)', r'.mlp.\1\2'),
-        ]
-        for key, value in state_dict.items():
-            if key.startswith(('norm.', 'head.')):
-                dropped.append(key)
-                continue
-            for pattern, replacement in renames:
-                key = re.sub(pattern, replacement, key)
-            converted[key] = value
-        return converted, dropped
+        ])

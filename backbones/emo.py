@@ -10,7 +10,6 @@ add windowed self-attention.  Outputs (``out_indices`` 0..4)::
     chans   24        dims[0]  dims[1]  dims[2]  dims[3]
 """
 import math
-import re
 from collections import OrderedDict
 from typing import List, Sequence, Tuple, Union
 
@@ -18,10 +17,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn import ConvModule, build_activation_layer, build_norm_layer
-from mmcv.cnn.bricks import DropPath
 from mmengine.registry import MODELS
 
-from .common import MultiScaleBackbone, SqueezeExcite, per_stage, resolve_arch
+from .common import (MultiScaleBackbone, SqueezeExcite, drop_path, per_stage,
+                     rename_official_keys, resolve_arch)
 
 # Variants released with the paper.  ``head_dims`` only matter where
 # attention is used (stages 3-4); the first two entries are kept from the
@@ -165,8 +164,7 @@ class InvertedResidualMobileBlock(nn.Module):
             nn.Identity()
         self.proj = ConvModule(hidden, out_channels, 1, bias=False,
                                act_cfg=None)
-        self.drop_path = DropPath(drop_path_rate) if drop_path_rate > 0 \
-            else nn.Identity()
+        self.drop_path = drop_path(drop_path_rate)
 
     def attention(self, x: torch.Tensor) -> torch.Tensor:
         """Windowed self-attention whose values are the input itself.
@@ -314,19 +312,10 @@ class EMO(MultiScaleBackbone):
 
         The classifier (``norm.*``, ``head.*``) is dropped and reported.
         """
-        converted, dropped = {}, []
-        renames = [
+        return rename_official_keys(state_dict, [
             (r'^stage0\.0\.convs\.0\.0\.', 'layers.0.0.conv.'),
             (r'^stage0\.0\.convs\.0\.1\.', 'layers.0.0.bn.'),
             (r'^stage(\d+)\.', r'layers.\1.'),
             (r'\.norm\.norm\.', '.norm.'),  # official LayerNorm2d wrapper
             (r'\.conv_local\.norm\.', '.conv_local.bn.'),
-        ]
-        for key, value in state_dict.items():
-            if key.startswith(('norm.', 'head.')):
-                dropped.append(key)
-                continue
-            for pattern, replacement in renames:
-                key = re.sub(pattern, replacement, key)
-            converted[key] = value
-        return converted, dropped
+        ])

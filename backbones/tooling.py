@@ -2,7 +2,7 @@
 
 Kept inside the package so every tool behaves the same: the same start-up
 checks, the same config handling (``--cfg-options``, ``custom_imports``), the
-same channel check and the same way of naming a checkpoint's origin.
+same channel and checkpoint checks.
 """
 import argparse
 import importlib.util
@@ -66,6 +66,14 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
         'trust: unpickling them may run arbitrary code.')
 
 
+def add_launcher_args(parser: argparse.ArgumentParser) -> None:
+    """``--launcher`` for MMEngine's distributed launchers, and the rank
+    argument that ``torch.distributed.launch`` passes."""
+    parser.add_argument('--launcher', default='none',
+                        choices=['none', 'pytorch', 'slurm', 'mpi'])
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
 def load_config(path: str, cfg_options: Optional[dict] = None):
     """``Config.fromfile`` plus ``--cfg-options``, honouring custom_imports.
 
@@ -87,9 +95,31 @@ def load_config(path: str, cfg_options: Optional[dict] = None):
 
 
 def apply_unsafe_load(enabled: bool) -> None:
+    """``--unsafe-load``: our loader and mmengine's (which calls
+    ``torch.load`` without ``weights_only``) may unpickle anything."""
     if enabled:
         from .checkpoint import UNSAFE_ENV
         os.environ[UNSAFE_ENV] = '1'
+        os.environ['TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'] = '1'
+
+
+def check_checkpoint(path: str) -> None:
+    """Stop with a clear message before mmengine fails to unpickle a
+    checkpoint deep inside the runner.
+
+    Raises:
+        ToolError: the file is missing, or holds objects outside the
+            allow-list while ``--unsafe-load`` was not given.
+    """
+    from .checkpoint import unsafe_load_allowed, untrusted_globals
+    if not osp.isfile(path):
+        raise ToolError(f'checkpoint not found: {path}')
+    names = [] if unsafe_load_allowed() else untrusted_globals(path)
+    if names:
+        raise ToolError(
+            f'{path} contains pickled objects outside the allow-list '
+            f'({", ".join(names)}), so it was not loaded. If you trust the '
+            f'file, add --unsafe-load to load it with weights_only=False.')
 
 
 def default_work_dir(config_path: str) -> str:

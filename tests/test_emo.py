@@ -182,3 +182,11 @@ def test_import_does_not_import_mmdet_or_mmseg():
     out = subprocess.run([sys.executable, '-c', code], capture_output=True,
                          text=True, cwd=REPO, check=True).stdout
     assert out.strip() == '[]'
+
+
+def test_every_norm_has_eps_1e6():
+    model = EMO('5M')
+    norms = [m for m in model.modules()
+             if isinstance(m, (torch.nn.LayerNorm, _BatchNorm))]
+    assert len(norms) == 2 + 2 * sum((3, 3, 9, 3))
+    assert all(m.eps == 1e-6 for m in norms)

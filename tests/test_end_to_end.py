@@ -16,7 +16,7 @@ import time
 import pytest
 import torch
 
-from helpers import REPO, run_tool
+from helpers import REPO, run_tool, save_untrained
 
 DET_TOY = REPO / 'configs' / 'toy' / 'ssdlite_emo_2m_toy.py'
 # The first 6 of the toy schedule's 10 epochs (the learning-rate schedule
@@ -33,6 +33,18 @@ def metrics_of(result) -> dict:
     match = re.search(r'^metrics json: (\{.*\})$', result.stdout, re.M)
     assert match, result.stdout[-2000:]
     return json.loads(match.group(1))
+
+
+def tested_and_untrained(config, checkpoint, workspace, tmp_path):
+    """tools/test.py metrics of ``checkpoint`` and of an untrained model."""
+    tested = metrics_of(run_tool('test.py', config, checkpoint, '--work-dir',
+                                 tmp_path / 'test', cwd=workspace))
+    untrained_ckpt = tmp_path / 'untrained.pth'
+    save_untrained(config, untrained_ckpt)
+    untrained = metrics_of(run_tool('test.py', config, untrained_ckpt,
+                                    '--work-dir', tmp_path / 'untrained',
+                                    cwd=workspace))
+    return tested, untrained
 
 
 def last_val_metrics(work_dir) -> dict:
@@ -69,16 +81,6 @@ def kill_after_first_checkpoint(config, work_dir, options, cwd, timeout):
     return (work_dir / 'last_checkpoint').read_text().strip()
 
 
-def save_untrained(config, path):
-    """An untrained model of a config, saved like a training checkpoint."""
-    from backbones import tooling
-    torch.manual_seed(0)
-    model = tooling.build_model(tooling.load_config(str(config)),
-                                init_weights=True)
-    torch.save({'meta': {'epoch': 0}, 'state_dict': model.state_dict()},
-               path)
-
-
 @pytest.fixture(scope='module')
 def detector_run(toy_workspace, tmp_path_factory):
     work_dir = tmp_path_factory.mktemp('ssdlite_toy')
@@ -106,15 +108,9 @@ def test_toy_detector_learns_and_test_reproduces(detector_run, toy_workspace,
                                                  tmp_path):
     work_dir, _ = detector_run
     trained_val = last_val_metrics(work_dir)['coco/bbox_mAP']
-    checkpoint = work_dir / f'epoch_{DET_EPOCHS}.pth'
-    tested = metrics_of(run_tool('test.py', DET_TOY, checkpoint,
-                                 '--work-dir', tmp_path / 'test',
-                                 cwd=toy_workspace))
-    untrained_ckpt = tmp_path / 'untrained.pth'
-    save_untrained(DET_TOY, untrained_ckpt)
-    untrained = metrics_of(run_tool('test.py', DET_TOY, untrained_ckpt,
-                                    '--work-dir', tmp_path / 'untrained',
-                                    cwd=toy_workspace))
+    tested, untrained = tested_and_untrained(
+        DET_TOY, work_dir / f'epoch_{DET_EPOCHS}.pth', toy_workspace,
+        tmp_path)
     print(f'\ntoy SSDLite-EMO-2M COCO bbox mAP: trained {trained_val:.3f} '
           f'(test.py {tested["coco/bbox_mAP"]:.3f}), untrained '
           f'{untrained["coco/bbox_mAP"]:.3f}')
@@ -138,15 +134,8 @@ def test_toy_segmentor_learns_and_test_reproduces(toy_workspace, tmp_path):
                        '--cfg-options', *SEG_OPTIONS, cwd=toy_workspace)
     assert trained.returncode == 0, trained.stderr[-3000:]
     trained_val = last_val_metrics(work_dir)
-    tested = metrics_of(run_tool('test.py', SEG_TOY,
-                                 work_dir / f'iter_{SEG_ITERS}.pth',
-                                 '--work-dir', tmp_path / 'test',
-                                 cwd=toy_workspace))
-    untrained_ckpt = tmp_path / 'untrained.pth'
-    save_untrained(SEG_TOY, untrained_ckpt)
-    untrained = metrics_of(run_tool('test.py', SEG_TOY, untrained_ckpt,
-                                    '--work-dir', tmp_path / 'untrained',
-                                    cwd=toy_workspace))
+    tested, untrained = tested_and_untrained(
+        SEG_TOY, work_dir / f'iter_{SEG_ITERS}.pth', toy_workspace, tmp_path)
     print(f'\ntoy DeepLabv3-EMO-2M mIoU: trained {trained_val["mIoU"]:.2f} '
           f'(test.py {tested["mIoU"]:.2f}, aAcc {tested["aAcc"]:.2f}, mAcc '
           f'{tested["mAcc"]:.2f}), untrained {untrained["mIoU"]:.2f}')

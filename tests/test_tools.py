@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from backbones import tooling
-from helpers import REPO, run_tool
+from helpers import REPO, run_tool, save_untrained
 
 SSDLITE_2M = REPO / 'configs' / 'ssdlite_emo_2m_coco.py'
+TOY_SSDLITE = REPO / 'configs' / 'toy' / 'ssdlite_emo_2m_toy.py'
 
 
 def test_ssd_head_predicts_after_fix():
@@ -129,9 +130,8 @@ def test_attention_flops_equal_explicit_matmuls():
 
 def test_browse_dataset_ends_on_repeat_dataset(toy_workspace, tmp_path):
     """mmdet 3.3's browse_dataset.py never ends on a RepeatDataset."""
-    config = REPO / 'configs' / 'toy' / 'ssdlite_emo_2m_toy.py'
     out = tmp_path / 'browse'
-    result = run_tool('browse_dataset.py', config, '--output-dir', out,
+    result = run_tool('browse_dataset.py', TOY_SSDLITE, '--output-dir', out,
                       '--cfg-options', 'train_dataloader.dataset.times=5',
                       'train_dataloader.dataset.dataset.indices=6',
                       cwd=toy_workspace, timeout=300)
@@ -153,3 +153,30 @@ def test_benchmark_runs_on_cpu(extra):
     assert re.search(r'median [\d.]+ ms/iter .* [\d.]+ images/s',
                      result.stdout)
     assert ('training step' in result.stdout) == bool(extra)
+
+
+def test_untrusted_checkpoint_needs_explicit_opt_in(toy_workspace, tmp_path):
+    """test.py refuses a checkpoint holding objects outside the allow-list
+    with a one-line error, and loads it with --unsafe-load."""
+    import datetime
+
+    checkpoint = tmp_path / 'foreign.pth'
+    save_untrained(TOY_SSDLITE, checkpoint)
+    content = torch.load(checkpoint)
+    content['meta']['saved_on'] = datetime.date(2026, 11, 22)
+    torch.save(content, checkpoint)
+    options = ['--cfg-options', 'test_dataloader.dataset.indices=4',
+               'test_evaluator.ann_file=data/toy_coco/annotations/'
+               'instances_val2017.json']
+    refused = run_tool('test.py', TOY_SSDLITE, checkpoint, '--work-dir',
+                       tmp_path / 'a', *options, cwd=toy_workspace,
+                       timeout=300)
+    assert refused.returncode == 2
+    assert 'datetime.date' in refused.stderr
+    assert '--unsafe-load' in refused.stderr
+    assert 'Traceback' not in refused.stderr
+    loaded = run_tool('test.py', TOY_SSDLITE, checkpoint, '--work-dir',
+                      tmp_path / 'b', '--unsafe-load', *options,
+                      cwd=toy_workspace, timeout=300)
+    assert loaded.returncode == 0, loaded.stderr[-2000:]
+    assert 'metrics json' in loaded.stdout

@@ -88,6 +88,8 @@ def main(argv=None):
     cfg = tooling.load_config(args.config, args.cfg_options)
     tooling.check_channels(cfg)
     model = tooling.build_model(cfg).eval()
+    if args.checkpoint:
+        tooling.check_checkpoint(args.checkpoint)
     if args.checkpoint and not args.backbone_only:
         from mmengine.runner import load_checkpoint
         load_checkpoint(model, args.checkpoint, map_location='cpu',

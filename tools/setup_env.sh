@@ -87,7 +87,7 @@ else
       sleep 30
       # ninja prints "[done/total]" per compiled file.
       step="$(grep -oE '\[[0-9]+/[0-9]+\]' "$log" | tail -n 1 || true)"
-      say "mmcv build running: $(( ($(date +%s) - start) / 60 )) min, " \
+      say "mmcv build running: $(( ($(date +%s) - start) / 60 )) min," \
           "compiled ${step:-(preparing)}"
     done
     wait "$build" || die "mmcv build failed; see $log"

@@ -29,9 +29,7 @@ def parse_args(argv=None):
                         'work_dirs/<config name>)')
     parser.add_argument('--out', help='also dump the raw predictions to this '
                         '.pkl file')
-    parser.add_argument('--launcher', default='none',
-                        choices=['none', 'pytorch', 'slurm', 'mpi'])
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    tooling.add_launcher_args(parser)
     tooling.add_common_args(parser)
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
@@ -42,8 +40,7 @@ def main(argv=None):
     args = parse_args(argv)
     tooling.preflight()
     tooling.apply_unsafe_load(args.unsafe_load)
-    if not os.path.isfile(args.checkpoint):
-        raise tooling.ToolError(f'checkpoint not found: {args.checkpoint}')
+    tooling.check_checkpoint(args.checkpoint)
     cfg = tooling.load_config(args.config, args.cfg_options)
     cfg.launcher = args.launcher
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or \

@@ -31,10 +31,7 @@ def parse_args(argv=None):
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help="scale the learning rate by the actual batch "
                         "size over the config's auto_scale_lr.base_batch_size")
-    parser.add_argument('--launcher', default='none',
-                        choices=['none', 'pytorch', 'slurm', 'mpi'])
-    # torch.distributed.launch passes --local-rank (older: --local_rank).
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    tooling.add_launcher_args(parser)
     tooling.add_common_args(parser)
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
@@ -64,11 +61,10 @@ def build_cfg(args):
         cfg.resume = True
         cfg.load_from = None
     elif args.resume is not None:
-        if not os.path.isfile(args.resume):
-            raise tooling.ToolError(f'--resume checkpoint not found: '
-                                    f'{args.resume}')
         cfg.resume = True
         cfg.load_from = args.resume
+    if cfg.get('load_from'):
+        tooling.check_checkpoint(cfg.load_from)
     tooling.check_channels(cfg)
     return cfg
 
