@@ -127,7 +127,9 @@ class MultiScaleBackbone(BaseModule):
 
     A subclass builds ``self.layers`` (an ``nn.ModuleList`` run in order),
     sets ``self.feature_channels`` and ``self.feature_strides`` (one entry
-    per layer), then calls :meth:`_finish_init`.
+    per layer), then calls :meth:`_finish_init`.  Layers after the deepest
+    map in ``out_indices`` are kept (pretrained files still load) but never
+    run, and their parameters do not require gradients.
 
     Args:
         out_indices: indices of the maps to return (negative values count
@@ -191,6 +193,12 @@ class MultiScaleBackbone(BaseModule):
                 f'frozen_stages={self.frozen_stages!r} is out of range for '
                 f'{type(self).__name__}: use -1 (nothing) up to {n - 1}.')
         self._freeze_stages()
+        # Layers after the deepest requested map never run; without
+        # gradients they would stop DistributedDataParallel ("parameters
+        # that were not used in producing loss").
+        for layer in self.layers[self.out_indices[-1] + 1:]:
+            for param in layer.parameters():
+                param.requires_grad = False
 
     @property
     def out_channels(self) -> Tuple[int, ...]:

@@ -74,6 +74,27 @@ def add_launcher_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
 
 
+def setup_cpu_distributed(cfg) -> None:
+    """Let MMEngine's ``pytorch`` launcher run on hosts without CUDA.
+
+    mmengine 0.10.7 calls ``torch.cuda.set_device`` before starting the
+    process group and gives DDP a device id, both of which fail on CPU.
+    Starting a gloo group here makes the runner skip its own start, and an
+    explicit wrapper config drops the device id.  GPU runs are untouched.
+    """
+    import torch
+    import torch.distributed as dist
+    if cfg.get('launcher') != 'pytorch' or torch.cuda.is_available():
+        return
+    if not dist.is_initialized():
+        dist.init_process_group('gloo')
+    if cfg.get('model_wrapper_cfg') is None:
+        cfg.model_wrapper_cfg = dict(
+            type='MMDistributedDataParallel', device_ids=None,
+            broadcast_buffers=False,
+            find_unused_parameters=cfg.get('find_unused_parameters', False))
+
+
 def load_config(path: str, cfg_options: Optional[dict] = None):
     """``Config.fromfile`` plus ``--cfg-options``, honouring custom_imports.
 

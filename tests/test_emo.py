@@ -190,3 +190,13 @@ def test_every_norm_has_eps_1e6():
              if isinstance(m, (torch.nn.LayerNorm, _BatchNorm))]
     assert len(norms) == 2 + 2 * sum((3, 3, 9, 3))
     assert all(m.eps == 1e-6 for m in norms)
+
+
+def test_layers_after_the_last_output_are_not_trained():
+    model = EMO('1M', out_indices=(1, 2))
+    for index, layer in enumerate(model.layers):
+        assert all(p.requires_grad == (index <= 2)
+                   for p in layer.parameters())
+    sum(o.sum() for o in model(torch.randn(1, 3, 64, 64))).backward()
+    assert all(p.grad is not None for p in model.parameters()
+               if p.requires_grad)

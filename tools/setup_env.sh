@@ -55,11 +55,20 @@ say "installing $torch_pin"
 "${pip[@]}" install -q ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} \
   "$torch_pin"
 
+# --- everything else, exactly as tested -------------------------------------
+# The lock is a complete freeze of the tested environment, so it goes in
+# without dependency resolution (nothing can pull another torch or a
+# torchvision).  mmcv comes after it: its checks import numpy and friends.
+mmcv_pin="$(grep -E '^mmcv==' "$root/requirements/lock.txt")"
+say "installing the pinned stack (requirements/lock.txt)"
+grep -vE '^(mmcv|torch)==' "$root/requirements/lock.txt" \
+  >"$venv/lock-without-torch-mmcv.txt"
+"${pip[@]}" install -q --no-deps -r "$venv/lock-without-torch-mmcv.txt"
+
 # --- mmcv 2.1.0 with compiled ops -------------------------------------------
 # PyPI has only the source of mmcv 2.1.0 (mmdet 3.3 / mmseg 1.2 refuse
 # mmcv >= 2.2).  Use a prebuilt wheel when one fits this torch and Python,
 # else build it; pip caches the built wheel, so this happens once a machine.
-mmcv_pin="$(grep -E '^mmcv==' "$root/requirements/lock.txt")"
 if "$py" -c "import mmcv, mmcv.ops, sys; sys.exit(mmcv.__version__ != '${mmcv_pin#mmcv==}')" \
     >/dev/null 2>&1; then
   say "$mmcv_pin with ops already installed"
@@ -76,9 +85,9 @@ else
   else
     jobs="${MAX_JOBS:-$(nproc)}"
     log="$venv/mmcv-build.log"
-    say "building $mmcv_pin from source with CPU ops (MAX_JOBS=$jobs);"
-    say "this takes 35-50 minutes on 2 cores, once: pip caches the wheel."
-    say "full log: $log"
+    say "building $mmcv_pin with CPU ops (MAX_JOBS=$jobs), or taking the"
+    say "wheel pip cached from an earlier build. A build takes 15-50 minutes"
+    say "on 2 cores, once per machine. Full log: $log"
     MMCV_WITH_OPS=1 MAX_JOBS="$jobs" "${pip[@]}" install -v --no-deps \
       --no-build-isolation "$mmcv_pin" >"$log" 2>&1 &
     build=$!
@@ -92,13 +101,9 @@ else
     done
     wait "$build" || die "mmcv build failed; see $log"
     "$py" -c 'import mmcv.ops' || die "mmcv installed without ops; see $log"
-    say "mmcv built in $(( ($(date +%s) - start) / 60 )) min"
+    say "mmcv ready after $(( ($(date +%s) - start) / 60 )) min"
   fi
 fi
-
-# --- everything else, exactly as tested -------------------------------------
-say "installing the pinned stack (requirements/lock.txt)"
-"${pip[@]}" install -q -r "$root/requirements/lock.txt"
 "${pip[@]}" install -q --no-deps --no-build-isolation -e "$root"
 
 # A torchvision built for another torch breaks every mmengine Runner at

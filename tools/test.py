@@ -54,6 +54,7 @@ def main(argv=None):
         cfg.test_evaluator = list(evaluators) + [
             dict(type='DumpResults', out_file_path=args.out)]
     tooling.check_channels(cfg)
+    tooling.setup_cpu_distributed(cfg)
 
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner

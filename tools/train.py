@@ -66,6 +66,7 @@ def build_cfg(args):
     if cfg.get('load_from'):
         tooling.check_checkpoint(cfg.load_from)
     tooling.check_channels(cfg)
+    tooling.setup_cpu_distributed(cfg)
     return cfg
 
 
