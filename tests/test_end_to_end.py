@@ -35,7 +35,7 @@ def metrics_of(result) -> dict:
     return json.loads(match.group(1))
 
 
-def tested_and_untrained(config, checkpoint, workspace, tmp_path):
+def evaluate_with_untrained(config, checkpoint, workspace, tmp_path):
     """tools/test.py metrics of ``checkpoint`` and of an untrained model."""
     tested = metrics_of(run_tool('test.py', config, checkpoint, '--work-dir',
                                  tmp_path / 'test', cwd=workspace))
@@ -108,7 +108,7 @@ def test_toy_detector_learns_and_test_reproduces(detector_run, toy_workspace,
                                                  tmp_path):
     work_dir, _ = detector_run
     trained_val = last_val_metrics(work_dir)['coco/bbox_mAP']
-    tested, untrained = tested_and_untrained(
+    tested, untrained = evaluate_with_untrained(
         DET_TOY, work_dir / f'epoch_{DET_EPOCHS}.pth', toy_workspace,
         tmp_path)
     print(f'\ntoy SSDLite-EMO-2M COCO bbox mAP: trained {trained_val:.3f} '
@@ -134,7 +134,7 @@ def test_toy_segmentor_learns_and_test_reproduces(toy_workspace, tmp_path):
                        '--cfg-options', *SEG_OPTIONS, cwd=toy_workspace)
     assert trained.returncode == 0, trained.stderr[-3000:]
     trained_val = last_val_metrics(work_dir)
-    tested, untrained = tested_and_untrained(
+    tested, untrained = evaluate_with_untrained(
         SEG_TOY, work_dir / f'iter_{SEG_ITERS}.pth', toy_workspace, tmp_path)
     print(f'\ntoy DeepLabv3-EMO-2M mIoU: trained {trained_val["mIoU"]:.2f} '
           f'(test.py {tested["mIoU"]:.2f}, aAcc {tested["aAcc"]:.2f}, mAcc '

@@ -17,18 +17,21 @@ def test_ssd_head_predicts_after_fix():
     (open-mmlab/mmdetection#11063)."""
     pytest.importorskip('mmdet')
     from mmdet.models.dense_heads import SSDHead
-    import backbones.mm_fixes  # noqa: F401
     from mmengine.config import ConfigDict
-    head = SSDHead(
-        num_classes=3, in_channels=(8, 8), use_depthwise=True,
-        norm_cfg=dict(type='BN'), act_cfg=dict(type='ReLU6'),
-        anchor_generator=dict(type='SSDAnchorGenerator', scale_major=False,
-                              strides=[16, 32], ratios=[[2], [2]],
-                              min_sizes=[32, 64], max_sizes=[64, 96]),
-        test_cfg=ConfigDict(nms_pre=100, nms=dict(type='nms',
-                                                  iou_threshold=0.45),
-                            min_bbox_size=0, score_thr=0.0,
-                            max_per_img=10)).eval()
+    from mmengine.registry import DefaultScope
+
+    import backbones.mm_fixes  # noqa: F401
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        head = SSDHead(
+            num_classes=3, in_channels=(8, 8), use_depthwise=True,
+            norm_cfg=dict(type='BN'), act_cfg=dict(type='ReLU6'),
+            anchor_generator=dict(
+                type='SSDAnchorGenerator', scale_major=False,
+                strides=[16, 32], ratios=[[2], [2]], min_sizes=[32, 64],
+                max_sizes=[64, 96]),
+            test_cfg=ConfigDict(
+                nms_pre=100, nms=dict(type='nms', iou_threshold=0.45),
+                min_bbox_size=0, score_thr=0.0, max_per_img=10)).eval()
     assert head.loss_cls is None
     feats = (torch.randn(1, 8, 4, 4), torch.randn(1, 8, 2, 2))
     meta = [dict(img_shape=(64, 64), ori_shape=(64, 64),
