@@ -85,31 +85,41 @@ def rename_official_keys(
     return converted, dropped
 
 
-def resolve_arch(arch, arch_settings: Dict[str, dict],
-                 required_keys: Sequence[str], family: str) -> dict:
-    """Return the settings of a named variant or check a custom dict.
+def resolve_arch(arch, arch_settings: Dict[str, dict], defaults: dict,
+                 required_keys: Sequence[str],
+                 per_stage_keys: Sequence[str], family: str) -> dict:
+    """Settings of a named variant, or of a custom dict, over ``defaults``.
+
+    Every key in ``per_stage_keys`` must hold one entry per stage (as many
+    as ``depths``).
 
     Raises:
-        ValueError: unknown variant name, or a custom dict missing keys.
+        ValueError: unknown variant name, a custom dict missing keys, or a
+            per-stage setting of the wrong length.
     """
     if isinstance(arch, str):
-        key = arch.lower()
         lowered = {name.lower(): name for name in arch_settings}
-        if key not in lowered:
+        if arch.lower() not in lowered:
             raise ValueError(
                 f'Unknown {family} arch {arch!r}; choose one of '
                 f'{sorted(arch_settings)} or pass a dict with keys '
                 f'{list(required_keys)}.')
-        return dict(arch_settings[lowered[key]])
-    if isinstance(arch, dict):
+        chosen = arch_settings[lowered[arch.lower()]]
+    elif isinstance(arch, dict):
         missing = [k for k in required_keys if k not in arch]
         if missing:
             raise ValueError(
                 f'Custom {family} arch is missing keys {missing} '
                 f'(required: {list(required_keys)}).')
-        return dict(arch)
-    raise TypeError(f'{family} arch must be a str or a dict, '
-                    f'got {type(arch).__name__}.')
+        chosen = arch
+    else:
+        raise TypeError(f'{family} arch must be a str or a dict, '
+                        f'got {type(arch).__name__}.')
+    settings = dict(defaults, **chosen)
+    for key in per_stage_keys:
+        per_stage(settings[key], len(settings['depths']),
+                  f'{family} arch {key}')
+    return settings
 
 
 def per_stage(value, num_stages: int, name: str) -> List:

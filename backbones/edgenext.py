@@ -278,13 +278,11 @@ class EdgeNeXt(MultiScaleBackbone):
                  pretrained=None):
         super().__init__(out_indices, frozen_stages, norm_eval, init_cfg,
                          pretrained)
-        settings = dict(default_arch_settings)
-        settings.update(resolve_arch(arch, arch_settings, required_arch_keys,
-                                     'EdgeNeXt'))
+        settings = resolve_arch(
+            arch, arch_settings, default_arch_settings, required_arch_keys,
+            ('dims', 'kernel_sizes', 'split_scales', 'sdta_blocks',
+             'positional_encoding'), 'EdgeNeXt')
         num_stages = len(settings['depths'])
-        for key in ('dims', 'kernel_sizes', 'split_scales', 'sdta_blocks',
-                    'positional_encoding'):
-            per_stage(settings[key], num_stages, f'EdgeNeXt arch {key}')
         heads = per_stage(settings['heads'], num_stages, 'EdgeNeXt heads')
         self.arch = settings
         bn_hs, dims = settings['bn_hs'], settings['dims']

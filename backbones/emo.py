@@ -242,13 +242,11 @@ class EMO(MultiScaleBackbone):
                  init_cfg=None, pretrained=None):
         super().__init__(out_indices, frozen_stages, norm_eval, init_cfg,
                          pretrained)
-        settings = dict(default_arch_settings)
-        settings.update(resolve_arch(arch, arch_settings, required_arch_keys,
-                                     'EMO'))
+        settings = resolve_arch(
+            arch, arch_settings, default_arch_settings, required_arch_keys,
+            ('dims', 'expand_ratios', 'head_dims', 'kernel_sizes',
+             'norm_types', 'act_types', 'use_attention'), 'EMO')
         num_stages = len(settings['depths'])
-        for key in ('dims', 'expand_ratios', 'head_dims', 'kernel_sizes',
-                    'norm_types', 'act_types', 'use_attention'):
-            per_stage(settings[key], num_stages, f'EMO arch {key}')
         window_sizes = per_stage(window_size, num_stages, 'window_size')
         for ws in window_sizes:
             if not isinstance(ws, int):

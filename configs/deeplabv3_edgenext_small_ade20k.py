@@ -10,6 +10,7 @@ model = dict(
         out_indices=(0, 1, 2, 3),
         drop_path_rate=0.1,
         init_cfg=dict(
-            type='Pretrained', checkpoint='checkpoints/edgenext_small.pth')),
+            type='Pretrained',
+            checkpoint='checkpoints/edgenext_small.pth')),
     decode_head=dict(in_channels=304),
     auxiliary_head=dict(in_channels=160))

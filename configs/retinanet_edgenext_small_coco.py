@@ -13,5 +13,6 @@ model = dict(
         norm_eval=True,
         drop_path_rate=0.1,
         init_cfg=dict(
-            type='Pretrained', checkpoint='checkpoints/edgenext_small.pth')),
+            type='Pretrained',
+            checkpoint='checkpoints/edgenext_small.pth')),
     neck=dict(in_channels=[48, 96, 160, 304]))

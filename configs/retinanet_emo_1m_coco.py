@@ -1,4 +1,5 @@
-# RetinaNet with an EMO-1M backbone on COCO, 1x schedule (EMO paper: 34.4 mAP, 10.4M params).
+# RetinaNet with an EMO-1M backbone on COCO, 1x schedule (EMO paper: 34.4 mAP,
+# 10.4M params).
 _base_ = './retinanet_emo_2m_coco.py'
 
 model = dict(

@@ -1,4 +1,5 @@
-# RetinaNet with an EMO-5M backbone on COCO, 1x schedule (EMO paper: 38.9 mAP, 14.4M params).
+# RetinaNet with an EMO-5M backbone on COCO, 1x schedule (EMO paper: 38.9 mAP,
+# 14.4M params).
 _base_ = './retinanet_emo_2m_coco.py'
 
 model = dict(

@@ -1,4 +1,5 @@
-# RetinaNet with an EMO-6M backbone on COCO, 1x schedule (no official result; window 10 as for 5M).
+# RetinaNet with an EMO-6M backbone on COCO, 1x schedule (no official result;
+# window 10 as for 5M).
 _base_ = './retinanet_emo_2m_coco.py'
 
 model = dict(

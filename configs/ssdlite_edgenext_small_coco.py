@@ -1,6 +1,7 @@
-# SSDLite with an EdgeNeXt-small backbone on COCO at 320x320 (EdgeNeXt paper: 27.9 mAP, 6.2M params, 2.1G MAdds).
-# The EMO SSDLite recipe with the backbone swapped, so results compare
-# backbone to backbone: the two deepest stages (/16, /32) feed the SSD neck.
+# SSDLite with an EdgeNeXt-small backbone on COCO at 320x320 (EdgeNeXt paper:
+# 27.9 mAP, 6.2M params, 2.1G MAdds). The EMO SSDLite recipe with the backbone
+# swapped, so results compare backbone to backbone: the two deepest stages
+# (/16, /32) feed the SSD neck.
 _base_ = './ssdlite_emo_2m_coco.py'
 
 model = dict(
@@ -12,7 +13,8 @@ model = dict(
         norm_eval=True,
         drop_path_rate=0.1,  # as in the ImageNet training of this variant
         init_cfg=dict(
-            type='Pretrained', checkpoint='checkpoints/edgenext_small.pth')),
+            type='Pretrained',
+            checkpoint='checkpoints/edgenext_small.pth')),
     neck=dict(
         in_channels=(160, 304),
         out_channels=(160, 304, 512, 256, 256, 128)),

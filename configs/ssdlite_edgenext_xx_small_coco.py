@@ -1,5 +1,5 @@
-# SSDLite with an EdgeNeXt-xx_small backbone on COCO at 320x320 (no published result).
-# The EMO SSDLite recipe with the backbone swapped, so results compare
+# SSDLite with an EdgeNeXt-xx_small backbone on COCO at 320x320 (no published
+# result). The EMO SSDLite recipe with the backbone swapped, so results compare
 # backbone to backbone: the two deepest stages (/16, /32) feed the SSD neck.
 _base_ = './ssdlite_emo_2m_coco.py'
 
@@ -12,7 +12,8 @@ model = dict(
         norm_eval=True,
         drop_path_rate=0.0,  # as in the ImageNet training of this variant
         init_cfg=dict(
-            type='Pretrained', checkpoint='checkpoints/edgenext_xx_small.pth')),
+            type='Pretrained',
+            checkpoint='checkpoints/edgenext_xx_small.pth')),
     neck=dict(
         in_channels=(88, 168),
         out_channels=(88, 168, 512, 256, 256, 128)),

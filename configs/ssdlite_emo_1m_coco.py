@@ -1,4 +1,5 @@
-# SSDLite with an EMO-1M backbone on COCO (EMO paper: 22.0 mAP, 2.3M params, 0.6G FLOPs).
+# SSDLite with an EMO-1M backbone on COCO (EMO paper: 22.0 mAP, 2.3M params,
+# 0.6G FLOPs).
 _base_ = './ssdlite_emo_2m_coco.py'
 
 model = dict(

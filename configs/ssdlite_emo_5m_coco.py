@@ -1,4 +1,5 @@
-# SSDLite with an EMO-5M backbone on COCO (EMO paper: 27.9 mAP, 6.0M params, 1.8G FLOPs).
+# SSDLite with an EMO-5M backbone on COCO (EMO paper: 27.9 mAP, 6.0M params,
+# 1.8G FLOPs).
 _base_ = './ssdlite_emo_2m_coco.py'
 
 model = dict(

@@ -1,4 +1,5 @@
-# SSDLite with an EMO-6M backbone on COCO (no official result; window 10 as for 5M).
+# SSDLite with an EMO-6M backbone on COCO (no official result; window 10 as for
+# 5M).
 _base_ = './ssdlite_emo_2m_coco.py'
 
 model = dict(

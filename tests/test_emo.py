@@ -62,8 +62,8 @@ def test_outputs_match_official_code():
     for arch, window, indices in cases:
         state = standin_state_dict(load_manifest(f'emo_{arch}'), seed=0)
         converted, dropped = EMO.convert_official(state)
-        assert sorted(dropped) == ['head.bias', 'head.weight', 'norm.norm.bias',
-                                   'norm.norm.weight']
+        assert sorted(dropped) == ['head.bias', 'head.weight',
+                                   'norm.norm.bias', 'norm.norm.weight']
         model = EMO(arch.upper(), out_indices=indices, window_size=window)
         model.load_state_dict(converted, strict=True)
         model.double().eval()

@@ -14,7 +14,6 @@ import sys
 import time
 
 import pytest
-import torch
 
 from helpers import REPO, run_tool, save_untrained
 
