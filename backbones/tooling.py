@@ -147,6 +147,30 @@ def default_work_dir(config_path: str) -> str:
     return osp.join('work_dirs', osp.splitext(osp.basename(config_path))[0])
 
 
+def load_run_config(args):
+    """The config of a train/test run: ``load_config`` plus the launcher and
+    work directory from the command line (``--work-dir``, else the config's
+    ``work_dir``, else ``work_dirs/<config name>``)."""
+    # torch.distributed.launch passes --local_rank; MMEngine reads the env.
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    cfg = load_config(args.config, args.cfg_options)
+    cfg.launcher = args.launcher
+    cfg.work_dir = args.work_dir or cfg.get('work_dir') or \
+        default_work_dir(args.config)
+    return cfg
+
+
+def build_runner(cfg):
+    """Check the config's channels, start a CPU process group if needed
+    (:func:`setup_cpu_distributed`) and build its MMEngine runner."""
+    check_channels(cfg)
+    setup_cpu_distributed(cfg)
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+    return Runner.from_cfg(cfg) if 'runner_type' not in cfg else \
+        RUNNERS.build(cfg)
+
+
 def _as_list(value) -> List[int]:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 

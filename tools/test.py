@@ -31,9 +31,7 @@ def parse_args(argv=None):
                         '.pkl file')
     tooling.add_launcher_args(parser)
     tooling.add_common_args(parser)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    return parser.parse_args(argv)
 
 
 def main(argv=None):
@@ -41,10 +39,7 @@ def main(argv=None):
     tooling.preflight()
     tooling.apply_unsafe_load(args.unsafe_load)
     tooling.check_checkpoint(args.checkpoint)
-    cfg = tooling.load_config(args.config, args.cfg_options)
-    cfg.launcher = args.launcher
-    cfg.work_dir = args.work_dir or cfg.get('work_dir') or \
-        tooling.default_work_dir(args.config)
+    cfg = tooling.load_run_config(args)
     cfg.load_from = args.checkpoint
     if args.out:
         if not args.out.endswith(('.pkl', '.pickle')):
@@ -53,14 +48,7 @@ def main(argv=None):
             cfg.test_evaluator, list) else [cfg.test_evaluator]
         cfg.test_evaluator = list(evaluators) + [
             dict(type='DumpResults', out_file_path=args.out)]
-    tooling.check_channels(cfg)
-    tooling.setup_cpu_distributed(cfg)
-
-    from mmengine.registry import RUNNERS
-    from mmengine.runner import Runner
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else \
-        RUNNERS.build(cfg)
-    metrics = runner.test()
+    metrics = tooling.build_runner(cfg).test()
     print(f'Test results for {args.checkpoint}: '
           f'{tooling.summarize_metrics(metrics)}')
     print('metrics json: ' + json.dumps(

@@ -33,16 +33,11 @@ def parse_args(argv=None):
                         "size over the config's auto_scale_lr.base_batch_size")
     tooling.add_launcher_args(parser)
     tooling.add_common_args(parser)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    return parser.parse_args(argv)
 
 
 def build_cfg(args):
-    cfg = tooling.load_config(args.config, args.cfg_options)
-    cfg.launcher = args.launcher
-    cfg.work_dir = args.work_dir or cfg.get('work_dir') or \
-        tooling.default_work_dir(args.config)
+    cfg = tooling.load_run_config(args)
     if args.amp:
         import torch
         if not torch.cuda.is_available():
@@ -65,8 +60,6 @@ def build_cfg(args):
         cfg.load_from = args.resume
     if cfg.get('load_from'):
         tooling.check_checkpoint(cfg.load_from)
-    tooling.check_channels(cfg)
-    tooling.setup_cpu_distributed(cfg)
     return cfg
 
 
@@ -74,11 +67,7 @@ def main(argv=None):
     args = parse_args(argv)
     tooling.preflight()
     tooling.apply_unsafe_load(args.unsafe_load)
-    cfg = build_cfg(args)
-    from mmengine.registry import RUNNERS
-    from mmengine.runner import Runner
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else \
-        RUNNERS.build(cfg)
+    runner = tooling.build_runner(build_cfg(args))
     runner.train()
     return runner
 
