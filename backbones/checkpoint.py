@@ -140,10 +140,7 @@ def load_file(path: str, map_location='cpu'):
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        try:
-            names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
-        except Exception:  # not a zip checkpoint: the message says enough
-            names = []
+        names = untrusted_globals(path)
         # torch's own message ends with advice to drop weights_only; keep
         # only the line that says what was refused.
         lines = [line.strip() for line in str(err).splitlines()

@@ -2,8 +2,9 @@
 
 Importing this module applies them; our configs list it in
 ``custom_imports`` and our tools import it, so stock mmdet/mmseg tools get
-the same behaviour with our configs.  Each fix is idempotent and has a test
-in ``tests/test_mm_fixes.py``.
+the same behaviour with our configs.  Each fix is idempotent and has a test:
+the first in ``tests/test_checkpoint.py``, the second in
+``tests/test_tools.py``.
 
 1. PyTorch >= 2.6 loads checkpoints with ``weights_only=True``, and
    mmengine 0.10.7's own checkpoints (``HistoryBuffer`` logs, numpy scalars)
