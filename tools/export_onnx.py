@@ -20,6 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from backbones import tooling  # noqa: E402
+from get_flops import RawForward, test_input_shape  # noqa: E402
 
 OPSET = 17
 
@@ -43,15 +44,11 @@ def flatten_outputs(outputs):
     return [t for item in outputs for t in flatten_outputs(item)]
 
 
-class FlatForward(nn.Module):
+class FlatForward(RawForward):
     """The raw forward of a detector/segmentor with flat tensor outputs."""
 
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
     def forward(self, inputs: torch.Tensor):
-        return tuple(flatten_outputs(self.model._forward(inputs)))
+        return tuple(flatten_outputs(super().forward(inputs)))
 
 
 def verify(path, module: nn.Module, example: torch.Tensor) -> float:
@@ -84,7 +81,6 @@ def main(argv=None):
     args = parser.parse_args(argv)
     tooling.preflight()
     tooling.apply_unsafe_load(args.unsafe_load)
-    from get_flops import test_input_shape
     cfg = tooling.load_config(args.config, args.cfg_options)
     tooling.check_channels(cfg)
     model = tooling.build_model(cfg).eval()
