@@ -146,7 +146,27 @@ class PointwiseMLP(nn.Module):
         return self.gamma * self.pwconv2(self.act(self.pwconv1(x)))
 
 
-class ConvEncoder(nn.Module):
+class EncoderBlock(nn.Module):
+    """What both EdgeNeXt encoders end with: ``x + drop_path(mlp(norm(y)))``.
+
+    A subclass builds ``norm`` (:func:`token_norm`), ``mlp``
+    (:class:`PointwiseMLP`), ``drop_path`` and sets ``bn_hs``.
+    """
+
+    def mlp_residual(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """``x``, ``y``: ``(N, C, H, W)`` -> ``(N, C, H, W)``.
+
+        BN normalises the NCHW map before the permute to channels last, LN
+        the channels-last view after it.
+        """
+        if self.bn_hs:
+            y = self.norm(y).permute(0, 2, 3, 1)
+        else:
+            y = self.norm(y.permute(0, 2, 3, 1))
+        return x + self.drop_path(self.mlp(y).permute(0, 3, 1, 2))
+
+
+class ConvEncoder(EncoderBlock):
     """Depthwise kxk conv, norm, pointwise MLP, residual.
 
     Shape: ``(N, C, H, W) -> (N, C, H, W)``.
@@ -159,22 +179,16 @@ class ConvEncoder(nn.Module):
         self.dwconv = nn.Conv2d(channels, channels, kernel_size,
                                 padding=kernel_size // 2, groups=channels,
                                 bias=not bn_hs)
-        # BN normalises NCHW before the permute, LN the channels-last view.
         self.norm = token_norm(bn_hs, channels)
         self.mlp = PointwiseMLP(channels, expand_ratio, bn_hs,
                                 layer_scale_init)
         self.drop_path = drop_path(drop_path_rate)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.dwconv(x)
-        if self.bn_hs:
-            y = self.norm(y).permute(0, 2, 3, 1)
-        else:
-            y = self.norm(y.permute(0, 2, 3, 1))
-        return x + self.drop_path(self.mlp(y).permute(0, 3, 1, 2))
+        return self.mlp_residual(x, self.dwconv(x))
 
 
-class SDTAEncoder(nn.Module):
+class SDTAEncoder(EncoderBlock):
     """Split depth-wise transpose attention encoder.
 
     The channels are split into groups of ``ceil(C / scales)`` (the last one
@@ -237,12 +251,7 @@ class SDTAEncoder(nn.Module):
                 1, 2)
         attn_in = tokens if self.bn_hs else self.norm_xca(tokens)
         tokens = tokens + self.drop_path(self.gamma_xca * self.xca(attn_in))
-        y = tokens.reshape(n, h, w, c)
-        if self.bn_hs:
-            y = self.norm(y.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
-        else:
-            y = self.norm(y)
-        return x + self.drop_path(self.mlp(y).permute(0, 3, 1, 2))
+        return self.mlp_residual(x, tokens.transpose(1, 2).reshape(n, c, h, w))
 
 
 @MODELS.register_module()
