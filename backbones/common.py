@@ -210,6 +210,12 @@ class MultiScaleBackbone(BaseModule):
             for param in layer.parameters():
                 param.requires_grad = False
 
+    def unused_parameter_count(self) -> int:
+        """Parameters of the layers after the deepest requested map: kept so
+        that pretrained files load, but never run."""
+        unused = self.layers[self.out_indices[-1] + 1:]
+        return sum(p.numel() for layer in unused for p in layer.parameters())
+
     @property
     def out_channels(self) -> Tuple[int, ...]:
         """Channels of each returned map, in output order."""

@@ -21,7 +21,8 @@ EdgeNeXt papers).  Two totals are printed:
 
 The forward is the deployed one: backbone, neck and main head without
 post-processing (NMS) and without a segmentor's auxiliary head.  Parameters
-are those of the whole model, auxiliary head included.
+are those of the whole model, auxiliary head included, less backbone layers
+that never run (after the deepest feature map the config uses).
 """
 import argparse
 import os
@@ -92,8 +93,16 @@ class RawForward(nn.Module):
         return self.model._forward(inputs)
 
 
+def deployed_param_count(model: nn.Module) -> int:
+    """Parameters of the model less those of backbone layers that never run
+    (after the deepest map the config asks for, e.g. LeViT's stride-64 stage
+    under SSDLite)."""
+    unused = getattr(model.backbone, 'unused_parameter_count', lambda: 0)()
+    return sum(p.numel() for p in model.parameters()) - unused
+
+
 def count_params(cfg) -> int:
-    return sum(p.numel() for p in tooling.build_model(cfg).parameters())
+    return deployed_param_count(tooling.build_model(cfg))
 
 
 def complexity(cfg, shape: Optional[Sequence[int]] = None,
@@ -111,7 +120,7 @@ def complexity(cfg, shape: Optional[Sequence[int]] = None,
     analyzer.uncalled_modules_warnings(False)
     with torch.no_grad():
         by_operator = analyzer.by_operator()
-    result = dict(params=sum(p.numel() for p in model.parameters()),
+    result = dict(params=deployed_param_count(model),
                   flops=sum(by_operator.values()),
                   dense_flops=sum(by_operator.get(op, 0)
                                   for op in DENSE_OPERATORS),
