@@ -32,6 +32,8 @@ from typing import Callable, Dict, List, Optional, Tuple
 import torch
 from mmengine.logging import print_log
 
+from .mxnet_params import is_mxnet_params, read_mxnet_params
+
 UNSAFE_ENV = 'MOBILEDENSE_UNSAFE_LOAD'
 _MAX_LISTED = 12
 
@@ -123,15 +125,19 @@ def unsafe_load_allowed() -> bool:
 
 
 def load_file(path: str, map_location='cpu'):
-    """``torch.load`` a local file under the allow-list.
+    """``torch.load`` a local file under the allow-list, or read an MXNet
+    ``.params`` file (by its magic bytes or suffix) into a tensor dict.
 
     Raises:
         FileNotFoundError: the path does not exist.
         UntrustedCheckpointError: the file needs globals outside the
             allow-list and the user did not opt in to unsafe loading.
+        MXNetParamsError: a malformed ``.params`` file.
     """
     if not os.path.isfile(path):
         raise FileNotFoundError(f'Checkpoint not found: {path}')
+    if str(path).endswith('.params') or is_mxnet_params(path):
+        return read_mxnet_params(path)
     trust_checkpoint_types()
     if unsafe_load_allowed():
         print_log(f'{UNSAFE_ENV} is set: loading {path} with '
@@ -194,12 +200,16 @@ def _strip(state_dict: dict, prefix: str) -> dict:
             if k.startswith(prefix)}
 
 
-def _listing(keys, label: str) -> str:
+def _preview(keys) -> str:
+    """The first few keys, sorted, and how many more there are."""
     keys = sorted(keys)
-    shown = ', '.join(keys[:_MAX_LISTED])
     more = f' ... (+{len(keys) - _MAX_LISTED} more)' \
         if len(keys) > _MAX_LISTED else ''
-    return f'  {len(keys)} {label}: {shown}{more}'
+    return ', '.join(keys[:_MAX_LISTED]) + more
+
+
+def _listing(keys, label: str) -> str:
+    return f'  {len(keys)} {label}: {_preview(keys)}'
 
 
 def _compare(expected: Dict[str, torch.Size], candidate: dict):
@@ -286,8 +296,10 @@ def load_backbone_checkpoint(module: torch.nn.Module, path: str,
                                                source=path)
     module.load_state_dict(OrderedDict(state_dict), strict=True)
     where = f" (under '{wrapper}')" if wrapper else ''
-    note = f'; dropped {len(dropped)} classifier keys ' \
-        f'{sorted(dropped)}' if dropped else ''
+    # The converter drops what the backbone has no use for: the ImageNet
+    # classifier, tables it recomputes (LeViT's attention_bias_idxs).
+    note = f'; dropped {len(dropped)} official keys the backbone does not ' \
+        f'use: {_preview(dropped)}' if dropped else ''
     print_log(f'Loaded {len(state_dict)} tensors into {type(module).__name__}'
               f' from {path}{where}, {layout} layout{note}.',
               logger='current')

@@ -8,8 +8,10 @@ test can check that a loader takes every tensor of the real file.
 """
 import argparse
 import json
+import struct
 from pathlib import Path
 
+import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
@@ -63,6 +65,29 @@ def wrap_like_release(manifest: dict, state: dict, wrapper: str = None):
     raise ValueError(f'unknown wrapper {wrapper}')
 
 
+MXNET_FLAGS = {np.dtype(np.float32): 0, np.dtype(np.float64): 1,
+               np.dtype(np.float16): 2, np.dtype(np.uint8): 3,
+               np.dtype(np.int32): 4, np.dtype(np.int8): 5,
+               np.dtype(np.int64): 6}
+
+
+def write_mxnet_params(path, arrays: dict) -> None:
+    """Write ``{name: tensor}`` as ``mx.nd.save`` does (a Gluon ``.params``
+    file; layout in ``backbones/mxnet_params.py``)."""
+    with open(path, 'wb') as handle:
+        handle.write(struct.pack('<QQQ', 0x112, 0, len(arrays)))
+        for value in arrays.values():
+            array = np.ascontiguousarray(torch.as_tensor(value).numpy())
+            handle.write(struct.pack('<Iii', 0xF993FAC9, 0, array.ndim))
+            handle.write(struct.pack(f'<{array.ndim}q', *array.shape))
+            handle.write(struct.pack('<iii', 1, 0, MXNET_FLAGS[array.dtype]))
+            handle.write(array.tobytes())
+        handle.write(struct.pack('<Q', len(arrays)))
+        for name in arrays:
+            encoded = name.encode('utf-8')
+            handle.write(struct.pack('<Q', len(encoded)) + encoded)
+
+
 def save_standin(tmp_path: Path, name: str, wrapper: str = None,
                  seed: int = 0, transform=None) -> Path:
     """Write a stand-in release file; ``transform`` may corrupt the dict."""
@@ -70,6 +95,11 @@ def save_standin(tmp_path: Path, name: str, wrapper: str = None,
     state = standin_state_dict(manifest, seed)
     if transform is not None:
         state = transform(state)
-    path = tmp_path / f'{name}_{wrapper or "release"}.pth'
+    wrapper = wrapper or manifest['official_file_wrapper']
+    if wrapper == 'mxnet_params':
+        path = tmp_path / f'{name}.params'
+        write_mxnet_params(path, state)
+        return path
+    path = tmp_path / f'{name}_{wrapper}.pth'
     torch.save(wrap_like_release(manifest, state, wrapper), path)
     return path
