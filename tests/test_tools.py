@@ -109,26 +109,33 @@ def test_get_flops_on_a_segmentation_config():
 
 
 def test_attention_flops_equal_explicit_matmuls():
-    from mmengine.analysis import FlopAnalyzer
-
-    from get_flops import sdpa_flop_jit
+    """The fused attention and the bias-adding GEMM count as the two
+    matmuls of the explicit form."""
+    from get_flops import flop_analyzer
 
     class Fused(torch.nn.Module):
 
-        def forward(self, q, k, v):
-            return torch.nn.functional.scaled_dot_product_attention(q, k, v)
+        def forward(self, q, k, v, bias):
+            return torch.nn.functional.scaled_dot_product_attention(
+                q, k, v, attn_mask=bias)
 
     class Explicit(torch.nn.Module):
 
-        def forward(self, q, k, v):
-            return ((q @ k.transpose(-2, -1)).softmax(-1)) @ v
+        def forward(self, q, k, v, bias):
+            return ((q @ k.transpose(-2, -1) + bias).softmax(-1)) @ v
 
-    q, k, v = (torch.randn(2, 3, 49, 16), torch.randn(2, 3, 49, 16),
-               torch.randn(2, 3, 49, 20))
-    fused = FlopAnalyzer(Fused(), (q, k, v)).set_op_handle(
-        'aten::scaled_dot_product_attention', sdpa_flop_jit)
-    explicit = FlopAnalyzer(Explicit(), (q, k, v))
-    assert fused.total() == explicit.total() == 2 * 3 * 49 * 49 * (16 + 20)
+    class BiasInGemm(torch.nn.Module):
+
+        def forward(self, q, k, v, bias):
+            logits = torch.baddbmm(bias.flatten(0, 1), q.flatten(0, 1),
+                                   k.flatten(0, 1).transpose(1, 2))
+            return logits.softmax(-1) @ v.flatten(0, 1)
+
+    inputs = (torch.randn(2, 3, 49, 16), torch.randn(2, 3, 49, 16),
+              torch.randn(2, 3, 49, 20), torch.randn(2, 3, 49, 49))
+    totals = [flop_analyzer(m(), inputs).total()
+              for m in (Fused, Explicit, BiasInGemm)]
+    assert totals == [2 * 3 * 49 * 49 * (16 + 20)] * 3
 
 
 def test_browse_dataset_ends_on_repeat_dataset(toy_workspace, tmp_path):

@@ -70,6 +70,13 @@ def test_input_shape(cfg) -> Tuple[int, int]:
 DENSE_OPERATORS = ('conv', 'linear', 'addmm')
 
 
+def baddbmm_flop_jit(inputs: List[Any], outputs: List[Any]) -> int:
+    """``baddbmm(bias, a, b)``: the batched product ``a @ b`` (the bias
+    addition, like other additions, is not counted)."""
+    from mmengine.analysis.jit_handles import bmm_flop_jit
+    return bmm_flop_jit(inputs[1:3], outputs)
+
+
 def sdpa_flop_jit(inputs: List[Any], outputs: List[Any]) -> int:
     """``scaled_dot_product_attention``: q @ k^T and attn @ v, as the two
     matmuls an explicit implementation performs."""
@@ -79,6 +86,26 @@ def sdpa_flop_jit(inputs: List[Any], outputs: List[Any]) -> int:
     for dim in q[:-2]:
         batch *= dim
     return batch * q[-2] * k[-2] * (q[-1] + v[-1])
+
+
+# Operators mmengine's counter has no rule for, that our backbones use for
+# attention products.
+EXTRA_FLOP_HANDLES = {
+    'aten::scaled_dot_product_attention': sdpa_flop_jit,
+    'aten::baddbmm': baddbmm_flop_jit,
+}
+
+
+def flop_analyzer(module: nn.Module, inputs: tuple):
+    """mmengine's ``FlopAnalyzer`` with :data:`EXTRA_FLOP_HANDLES`, quiet
+    about unsupported operators and modules that do not run."""
+    from mmengine.analysis import FlopAnalyzer
+    analyzer = FlopAnalyzer(module, inputs)
+    for name, handle in EXTRA_FLOP_HANDLES.items():
+        analyzer.set_op_handle(name, handle)
+    analyzer.unsupported_ops_warnings(False)
+    analyzer.uncalled_modules_warnings(False)
+    return analyzer
 
 
 class RawForward(nn.Module):
@@ -108,16 +135,11 @@ def count_params(cfg) -> int:
 def complexity(cfg, shape: Optional[Sequence[int]] = None,
                table_depth: int = 0) -> dict:
     """Parameters and FLOPs of ``cfg``'s model on one ``(3, H, W)`` image."""
-    from mmengine.analysis import FlopAnalyzer
     from mmengine.analysis.print_helper import complexity_stats_table
     height, width = shape or test_input_shape(cfg)
     model = tooling.build_model(cfg).eval()
     inputs = torch.randn(1, 3, height, width)
-    analyzer = FlopAnalyzer(RawForward(model), (inputs, ))
-    analyzer.set_op_handle('aten::scaled_dot_product_attention',
-                           sdpa_flop_jit)
-    analyzer.unsupported_ops_warnings(False)
-    analyzer.uncalled_modules_warnings(False)
+    analyzer = flop_analyzer(RawForward(model), (inputs, ))
     with torch.no_grad():
         by_operator = analyzer.by_operator()
     result = dict(params=deployed_param_count(model),
