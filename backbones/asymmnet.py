@@ -181,8 +181,10 @@ class AsymmNet(MultiScaleBackbone):
 
     Shape:
         input ``(N, 3, H, W)`` of any size; map ``i`` is
-        ``(N, C_i, ceil(H / s_i), ceil(W / s_i))``.
+        ``(N, C_i, ceil(H / s_i), ceil(W / s_i))``, in the channels-last
+        memory format.
     """
+    channels_last = True
 
     def __init__(self, arch: Union[str, dict] = 'large',
                  widen_factor: float = 1.0,

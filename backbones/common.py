@@ -25,13 +25,15 @@ class LayerNorm2d(nn.LayerNorm):
     """LayerNorm over the channels of a ``(N, C, H, W)`` tensor.
 
     Same parameters and numbers as ``nn.LayerNorm(C)`` applied to the
-    channels-last view; the output is contiguous in the usual NCHW layout.
+    channels-last view.  The output is in the channels-last memory format
+    (``(N, H, W, C)`` in memory): no copy back to NCHW, and none at all for a
+    channels-last input.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.layer_norm(x.permute(0, 2, 3, 1), self.normalized_shape,
                          self.weight, self.bias, self.eps)
-        return x.permute(0, 3, 1, 2).contiguous()
+        return x.permute(0, 3, 1, 2)
 
 
 class SqueezeExcite(nn.Module):
@@ -158,6 +160,10 @@ class MultiScaleBackbone(BaseModule):
     # Subclasses set this to a function turning an official state dict into
     # ``(state dict in this module's layout, official keys dropped)``.
     convert_official: Optional[Callable[[dict], Tuple[dict, list]]] = None
+    # Convolutional families run faster on CPU with weights and activations
+    # in the channels-last memory format (oneDNN's native layout; depthwise
+    # and 1x1 convs gain most); the maps they return keep that format.
+    channels_last: bool = False
 
     def __init__(self, out_indices, frozen_stages: int, norm_eval: bool,
                  init_cfg=None, pretrained: Optional[str] = None):
@@ -197,6 +203,8 @@ class MultiScaleBackbone(BaseModule):
         if len(set(normalised)) != len(normalised):
             raise ValueError(f'out_indices has duplicates: {indices!r}.')
         self.out_indices = tuple(sorted(normalised))
+        if self.channels_last:
+            self.to(memory_format=torch.channels_last)
         if not isinstance(self.frozen_stages, int) or \
                 not -1 <= self.frozen_stages < n:
             raise ValueError(
@@ -227,6 +235,8 @@ class MultiScaleBackbone(BaseModule):
         return tuple(self.feature_strides[i] for i in self.out_indices)
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         outs = []
         last = self.out_indices[-1]
         for index, layer in enumerate(self.layers):

@@ -53,46 +53,49 @@ required_arch_keys = ('depths', 'dims', 'expand_ratios', 'head_dims')
 NORM_EPS = 1e-6  # every norm of the official model, BN and LN alike
 
 
-def window_partition(x: torch.Tensor, window: Tuple[int, int]):
-    """Split a map into strided (grid) windows, zero-padding bottom/right.
+def window_tokens(x: torch.Tensor, window: Tuple[int, int]) -> torch.Tensor:
+    """Tokens of strided (grid) windows of a map whose size they divide.
 
     Window ``(i, j)`` gathers the pixels ``(i + a * grid_h, j + b * grid_w)``
     for ``a < window_h, b < window_w``: each window samples the whole map on
     a grid instead of covering a local square.
 
     Args:
-        x: ``(N, C, H, W)``.
+        x: ``(N, C, window_h * grid_h, window_w * grid_w)``, best in the
+            channels-last memory format (then only the final reshape
+            copies).
         window: ``(window_h, window_w)``.
 
     Returns:
-        ``(N * grid_h * grid_w, C, window_h, window_w)`` and ``(grid_h,
-        grid_w)``, where ``grid_* = ceil(size / window_*)``.
+        ``(N * grid_h * grid_w, window_h * window_w, C)``, windows in
+        ``(n, i, j)`` order, tokens in ``(a, b)`` order.
     """
     n, c, h, w = x.shape
     wh, ww = window
-    x = F.pad(x, (0, (-w) % ww, 0, (-h) % wh))
-    gh, gw = x.shape[2] // wh, x.shape[3] // ww
-    x = x.view(n, c, wh, gh, ww, gw).permute(0, 3, 5, 1, 2, 4)
-    return x.reshape(n * gh * gw, c, wh, ww), (gh, gw)
+    x = x.permute(0, 2, 3, 1).reshape(n, wh, h // wh, ww, w // ww, c)
+    return x.permute(0, 2, 4, 1, 3, 5).reshape(-1, wh * ww, c)
 
 
-def window_reverse(x: torch.Tensor, grid: Tuple[int, int],
-                   size: Tuple[int, int]) -> torch.Tensor:
-    """Inverse of :func:`window_partition`, cropping the padding.
+def tokens_to_map(tokens: torch.Tensor, window: Tuple[int, int],
+                  size: Tuple[int, int]) -> torch.Tensor:
+    """Inverse of :func:`window_tokens`.
 
     Args:
-        x: ``(N * grid_h * grid_w, C, window_h, window_w)``.
-        grid: ``(grid_h, grid_w)``.
-        size: ``(H, W)`` of the map before padding.
+        tokens: ``(N * grid_h * grid_w, window_h * window_w, C)``.
+        window: ``(window_h, window_w)``.
+        size: ``(window_h * grid_h, window_w * grid_w)``.
 
     Returns:
-        ``(N, C, H, W)``.
+        ``(N, C, H, W)`` in the channels-last memory format.
     """
-    gh, gw = grid
-    b, c, wh, ww = x.shape
-    x = x.view(b // (gh * gw), gh, gw, c, wh, ww).permute(0, 3, 4, 1, 5, 2)
-    x = x.reshape(b // (gh * gw), c, wh * gh, ww * gw)
-    return x[:, :, :size[0], :size[1]]
+    (wh, ww), (h, w) = window, size
+    gh, gw = h // wh, w // ww
+    c = tokens.shape[-1]
+    x = tokens.reshape(-1, gh, gw, wh, ww, c).permute(0, 3, 1, 4, 2, 5)
+    # With a single window the reshape is a view whose strides convs do not
+    # recognise as channels-last (they would fall back to a slow kernel).
+    return x.reshape(-1, h, w, c).permute(0, 3, 1, 2).contiguous(
+        memory_format=torch.channels_last)
 
 
 class InvertedResidualMobileBlock(nn.Module):
@@ -172,22 +175,31 @@ class InvertedResidualMobileBlock(nn.Module):
         ``(N, C, H, W) -> (N, C, H, W)``.  The zero padding added for
         windows happens after the norm and is not masked: padded positions
         take part as keys (the qk conv bias makes them non-zero) with zero
-        values, as in the official model.
+        values, as in the official model.  The 1x1 qk conv commutes with
+        the window rearrangement, so it runs once on the padded map rather
+        than on a batch of small windows.
         """
         _, c, h, w = x.shape
         window = (h, w) if self.window_size <= 0 else \
             (self.window_size, self.window_size)
-        windows, grid = window_partition(x, window)
-        b = windows.shape[0]
-        tokens = window[0] * window[1]
-        head_dim = c // self.num_heads
-        # (B, 2C, wh, ww) -> 2 x (B, heads, tokens, head_dim)
-        q, k = self.qk(windows).view(b, 2, self.num_heads, head_dim,
-                                     tokens).permute(1, 0, 2, 4, 3)
-        v = windows.view(b, self.num_heads, head_dim, tokens).transpose(2, 3)
+        pad_h, pad_w = (-h) % window[0], (-w) % window[1]
+        if pad_h or pad_w:
+            x = F.pad(x, (0, pad_w, 0, pad_h))
+        padded = x.shape[2:]
+        heads = self.num_heads
+        values = window_tokens(x, window)
+        b, tokens, _ = values.shape
+        # (B, T, 2C) -> 2 x (B, heads, T, head_dim), head_dim contiguous
+        q, k = window_tokens(self.qk(x), window).view(
+            b, tokens, 2, heads, c // heads).permute(2, 0, 3, 1, 4)
+        v = values.view(b, tokens, heads, c // heads).transpose(1, 2)
         out = F.scaled_dot_product_attention(q, k, v)
-        out = out.transpose(2, 3).reshape(b, c, *window)
-        return window_reverse(out, grid, (h, w))
+        out = tokens_to_map(out.transpose(1, 2).reshape(b, tokens, c),
+                            window, padded)
+        if pad_h or pad_w:
+            out = out[:, :, :h, :w].contiguous(
+                memory_format=torch.channels_last)
+        return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = x
@@ -230,8 +242,10 @@ class EMO(MultiScaleBackbone):
 
     Shape:
         input ``(N, 3, H, W)`` of any size; map ``i`` is
-        ``(N, C_i, ceil(H / s_i), ceil(W / s_i))``.
+        ``(N, C_i, ceil(H / s_i), ceil(W / s_i))``, in the channels-last
+        memory format.
     """
+    channels_last = True
 
     def __init__(self, arch: Union[str, dict] = '2M',
                  out_indices: Sequence[int] = (1, 2, 3, 4),

@@ -8,7 +8,7 @@ import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from backbones import EMO
-from backbones.emo import window_partition, window_reverse
+from backbones.emo import tokens_to_map, window_tokens
 from helpers import REPO
 from standin import load_manifest, standin_state_dict
 
@@ -77,15 +77,17 @@ def test_outputs_match_official_code():
                                        f'output {index}')
 
 
-def test_window_partition_is_strided_and_inverts():
-    x = torch.arange(2 * 3 * 5 * 7, dtype=torch.float32).view(2, 3, 5, 7)
-    windows, grid = window_partition(x, (2, 3))
-    # 5x7 is zero-padded to 6x9: a 3x3 grid of 2x3 windows.
-    assert grid == (3, 3) and windows.shape == (2 * 9, 3, 2, 3)
+def test_windows_are_strided_and_invert():
+    x = torch.arange(2 * 3 * 6 * 9, dtype=torch.float32).view(2, 3, 6, 9)
+    tokens = window_tokens(x, (2, 3))
+    # 6x9 in 2x3 windows: a 3x3 grid of windows, 6 tokens each.
+    assert tokens.shape == (2 * 9, 6, 3)
     # Window (0, 1) of image 0 samples rows 0, 3 and columns 1, 4, 7.
-    padded = torch.nn.functional.pad(x, (0, 2, 0, 1))
-    assert torch.equal(windows[1], padded[0][:, [0, 3]][:, :, [1, 4, 7]])
-    assert torch.equal(window_reverse(windows, grid, (5, 7)), x)
+    expected = x[0][:, [0, 3]][:, :, [1, 4, 7]].flatten(1).t()
+    assert torch.equal(tokens[1], expected)
+    back = tokens_to_map(tokens, (2, 3), (6, 9))
+    assert torch.equal(back, x)
+    assert back.is_contiguous(memory_format=torch.channels_last)
 
 
 @pytest.mark.parametrize('frozen', [-1, 0, 1, 2, 3, 4])
