@@ -178,6 +178,7 @@ class MultiScaleBackbone(BaseModule):
         self._requested_out_indices = out_indices
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
+        self.deployed = False
 
     @property
     def num_layers(self) -> int:
@@ -254,7 +255,35 @@ class MultiScaleBackbone(BaseModule):
             for param in layer.parameters():
                 param.requires_grad = False
 
+    def switch_to_deploy(self) -> None:
+        """Fold every BatchNorm that follows a conv or linear layer into it,
+        plus the family's own exact folds (:meth:`_fold_for_deploy`), and
+        keep the module in eval mode for good.
+
+        The outputs stay those of the eager model up to float rounding;
+        parameter-derived tensors (LeViT's biases, EdgeNeXt's positional
+        encoding) are cached per input size as in any eval forward.  The
+        switch cannot be undone: ``train()`` raises afterwards.
+        """
+        if self.deployed:
+            return
+        from .deploy import fold_batchnorms
+        self.train(False)
+        with torch.no_grad():
+            self._fold_for_deploy()
+            fold_batchnorms(self)
+        self.deployed = True
+
+    def _fold_for_deploy(self) -> None:
+        """Family-specific folds before the generic BatchNorm folding
+        (e.g. a BatchNorm *before* a 1x1 conv); nothing by default."""
+
     def train(self, mode: bool = True):
+        if mode and self.deployed:
+            raise RuntimeError(
+                f'{type(self).__name__} was switched to deploy mode (its '
+                f'BatchNorm layers are folded away) and cannot train; build '
+                f'it again from the config to train.')
         super().train(mode)
         self._freeze_stages()
         if mode and self.norm_eval:

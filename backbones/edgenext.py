@@ -24,6 +24,8 @@ from mmengine.registry import MODELS
 
 from .common import (LayerNorm2d, MultiScaleBackbone, drop_path, per_stage,
                      rename_official_keys, resolve_arch)
+from .deploy import (ClearsCacheOnTrainOrLoad, ParameterCache,
+                     fold_bn_into_next, scale_output_channels)
 
 arch_settings = {
     'xx_small': dict(depths=(2, 2, 6, 2), dims=(24, 48, 88, 168), heads=4),
@@ -62,12 +64,14 @@ def channel_norm(bn_hs: bool, channels: int) -> nn.Module:
         LayerNorm2d(channels, eps=LN_EPS)
 
 
-class FourierPositionalEncoding(nn.Module):
+class FourierPositionalEncoding(ClearsCacheOnTrainOrLoad, nn.Module):
     """Sine/cosine encoding of normalised (y, x) positions, projected by a
     1x1 conv: ``(N, C, H, W)`` for any H, W.
 
     Positions run over ``(0, 2 pi]`` along each axis, so the encoding adapts
-    to the input size instead of being tied to a training resolution.
+    to the input size instead of being tied to a training resolution.  In
+    eval mode the encoding of each size is computed once (it depends on the
+    projection's parameters only).
     """
 
     def __init__(self, channels: int, hidden: int = 32,
@@ -76,8 +80,19 @@ class FourierPositionalEncoding(nn.Module):
         self.token_projection = nn.Conv2d(2 * hidden, channels, 1)
         self.hidden = hidden
         self.temperature = temperature
+        self.param_cache = ParameterCache()
 
     def forward(self, batch: int, height: int, width: int) -> torch.Tensor:
+        if self.training:
+            pos = self.encode(height, width)
+        else:
+            pos = self.param_cache.get(
+                (height, width), self.token_projection.parameters(),
+                lambda: self.encode(height, width))
+        return pos.expand(batch, -1, -1, -1)
+
+    def encode(self, height: int, width: int) -> torch.Tensor:
+        """``(1, C, H, W)``."""
         device = self.token_projection.weight.device
         # float32 like the reference, whatever the module's dtype.
         ys = torch.arange(1, height + 1, dtype=torch.float32, device=device)
@@ -96,8 +111,7 @@ class FourierPositionalEncoding(nn.Module):
         pos_y = encode(ys)[:, None, :].expand(height, width, self.hidden)
         pos_x = encode(xs)[None, :, :].expand(height, width, self.hidden)
         pos = torch.cat((pos_y, pos_x), dim=2).permute(2, 0, 1)[None]
-        pos = self.token_projection(pos.to(self.token_projection.weight))
-        return pos.expand(batch, -1, -1, -1)
+        return self.token_projection(pos.to(self.token_projection.weight))
 
 
 def scaled_linear(x: torch.Tensor, linear: nn.Linear,
@@ -105,7 +119,10 @@ def scaled_linear(x: torch.Tensor, linear: nn.Linear,
     """``scale * linear(x)`` with the per-channel layer scale applied to
     whichever is smaller, the weight or the output (the same numbers up to
     rounding; at 224 the stage-1 outputs are 16x their weights, the
-    stage-4 weights 25x their outputs)."""
+    stage-4 weights 25x their outputs).  ``scale`` is None once deploy mode
+    has folded it into the layer."""
+    if scale is None:
+        return linear(x)
     if x[..., 0].numel() * linear.out_features > linear.weight.numel():
         return F.linear(x, scale[:, None] * linear.weight,
                         scale * linear.bias)
@@ -158,6 +175,11 @@ class PointwiseMLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return scaled_linear(self.act(self.pwconv1(x)), self.pwconv2,
                              self.gamma)
+
+    def fold_for_deploy(self) -> None:
+        """Deploy mode: ``gamma`` goes into ``pwconv2``."""
+        scale_output_channels(self.pwconv2, self.gamma)
+        self.gamma = None
 
 
 class EncoderBlock(nn.Module):
@@ -268,6 +290,16 @@ class SDTAEncoder(EncoderBlock):
         tokens = tokens + self.drop_path(self.xca(attn_in, self.gamma_xca))
         return self.mlp_residual(x, tokens.transpose(1, 2).reshape(n, c, h, w))
 
+    def fold_for_deploy(self) -> None:
+        """Deploy mode: the attention's layer scale goes into its output
+        projection; with BN, the norm before the MLP into its first layer
+        (the other BN normalises the attention input and its residual)."""
+        scale_output_channels(self.xca.proj, self.gamma_xca)
+        self.gamma_xca = None
+        if self.bn_hs:
+            fold_bn_into_next(self.norm, self.mlp.pwconv1)
+            self.norm = nn.Identity()
+
 
 @MODELS.register_module()
 class EdgeNeXt(MultiScaleBackbone):
@@ -347,6 +379,17 @@ class EdgeNeXt(MultiScaleBackbone):
         self.feature_channels = tuple(dims)
         self.feature_strides = tuple(4 * 2**i for i in range(num_stages))
         self._finish_init()
+
+    def _fold_for_deploy(self) -> None:
+        """Layer scales into the layers before them; with BN, the norm of
+        each downsampling into its 2x2 conv (no padding, so exact)."""
+        for module in list(self.modules()):
+            if isinstance(module, (PointwiseMLP, SDTAEncoder)):
+                module.fold_for_deploy()
+        if self.arch['bn_hs']:
+            for layer in self.layers[1:]:
+                fold_bn_into_next(layer.downsample[0], layer.downsample[1])
+                layer.downsample[0] = nn.Identity()
 
     @staticmethod
     def convert_official(state_dict: dict) -> Tuple[dict, List[str]]:

@@ -42,6 +42,7 @@ from mmcv.cnn import ConvModule
 from mmengine.registry import MODELS
 
 from .common import MultiScaleBackbone, drop_path, resolve_arch
+from .deploy import ClearsCacheOnTrainOrLoad, ParameterCache
 
 arch_settings = {
     '128S': dict(embed_dims=(128, 256, 384), key_dim=16, num_heads=(4, 6, 8),
@@ -138,7 +139,7 @@ def offset_indices(grid: Tuple[int, int], stride: int, limit: int,
     return axis(grid[0]), axis(grid[1])
 
 
-class OffsetBiasAttention(nn.Module):
+class OffsetBiasAttention(ClearsCacheOnTrainOrLoad, nn.Module):
     """What both LeViT attentions share: a learned bias per head and token
     offset added to the attention logits, and the output projection.
 
@@ -169,7 +170,7 @@ class OffsetBiasAttention(nn.Module):
         self.proj = nn.Sequential(
             nn.Hardswish(),
             LinearBN(num_heads * value_dim, out_channels, proj_bn_init))
-        self._bias_cache = OrderedDict()
+        self.param_cache = ParameterCache(BIAS_CACHE_SIZE, BIAS_CACHE_VALUES)
 
     def attention_bias(self, grid: Tuple[int, int]) -> torch.Tensor:
         """``(heads, queries, keys)`` bias for a key grid ``(H, W)``.
@@ -178,23 +179,10 @@ class OffsetBiasAttention(nn.Module):
         parameters only); training always gathers afresh so that gradients
         reach the table.
         """
-        if not self.training:
-            table = self.attention_biases
-            key = (grid, table.device, table.dtype, table._version)
-            cached = self._bias_cache.get(grid)
-            if cached is not None and cached[0] == key:
-                self._bias_cache.move_to_end(grid)
-                return cached[1]
-            with torch.no_grad():
-                bias = self._gather_bias(grid)
-            self._bias_cache[grid] = (key, bias)
-            while len(self._bias_cache) > 1 and (
-                    len(self._bias_cache) > BIAS_CACHE_SIZE or
-                    sum(b.numel() for _, b in self._bias_cache.values()) >
-                    BIAS_CACHE_VALUES):
-                self._bias_cache.popitem(last=False)
-            return bias
-        return self._gather_bias(grid)
+        if self.training:
+            return self._gather_bias(grid)
+        return self.param_cache.get(tuple(grid), [self.attention_biases],
+                                    lambda: self._gather_bias(grid))
 
     def _gather_bias(self, grid: Tuple[int, int]) -> torch.Tensor:
         side = self.trained_grid
@@ -240,15 +228,6 @@ class OffsetBiasAttention(nn.Module):
                               alpha=self.scale).softmax(dim=-1) @ vi
                 for qi, ki, vi in zip(q, k, v)])
         return self.proj(out.transpose(1, 2).flatten(2))
-
-    def train(self, mode: bool = True):
-        if mode:
-            self._bias_cache.clear()
-        return super().train(mode)
-
-    def _load_from_state_dict(self, *args, **kwargs):
-        self._bias_cache.clear()
-        super()._load_from_state_dict(*args, **kwargs)
 
 
 class SelfAttention(OffsetBiasAttention):

@@ -139,7 +139,7 @@ def test_subsample_offsets_follow_the_strided_queries():
     assert dx[1].tolist() == [2, 1, 0, 1, 2]
 
 
-def test_bias_cache_per_grid_dropped_for_training_and_loading():
+def testparam_cache_per_grid_dropped_for_training_and_loading():
     model = official_model('128S')
     attn = model.layers[2].stage.blocks[0].branch
     x = torch.randn(1, 3, 224, 224)
@@ -148,9 +148,9 @@ def test_bias_cache_per_grid_dropped_for_training_and_loading():
         first = attn.attention_bias((14, 14))
         assert attn.attention_bias((14, 14)) is first  # cached
         model(torch.randn(1, 3, 320, 256))
-    assert set(attn._bias_cache) == {(14, 14), (20, 16)}
+    assert set(attn.param_cache) == {(14, 14), (20, 16)}
     model.train()
-    assert not attn._bias_cache
+    assert not attn.param_cache
     # In training the bias is gathered afresh and gets gradients.
     model(x)[-1].sum().backward()
     assert attn.attention_biases.grad.abs().sum() > 0
@@ -160,10 +160,10 @@ def test_bias_cache_per_grid_dropped_for_training_and_loading():
         attn.attention_biases.add_(1.0)  # any in-place update
         assert torch.equal(attn.attention_bias((14, 14)), before + 1.0)
         model.load_state_dict(official_model('128S').state_dict())
-        assert not attn._bias_cache
+        assert not attn.param_cache
         for size in range(1, 8):
             attn.attention_bias((size, size))
-    assert len(attn._bias_cache) == 4  # bounded: a few grid sizes
+    assert len(attn.param_cache) == 4  # bounded: a few grid sizes
 
 
 @pytest.mark.parametrize('arch', ['128S', '256'])
