@@ -141,6 +141,44 @@ def load_config(path: str, cfg_options: Optional[dict] = None):
     return cfg
 
 
+def apply_deploy(cfg, requested: bool = False) -> bool:
+    """``deploy = True`` in the config (or ``requested``, e.g. ``--deploy``):
+    test in deploy mode, switched after the checkpoint is loaded
+    (:class:`backbones.deploy.SwitchToDeployHook`).  Returns whether it is
+    on."""
+    if not (requested or cfg.get('deploy', False)):
+        return False
+    cfg.deploy = True
+    hooks = list(cfg.get('custom_hooks') or [])
+    if not any(h.get('type') == 'SwitchToDeployHook' for h in hooks):
+        hooks.append(dict(type='SwitchToDeployHook'))
+    cfg.custom_hooks = hooks
+    return True
+
+
+def enable_show_dir(cfg, show_dir: str, score_thr: float = 0.3) -> str:
+    """Draw every test image's predictions into ``show_dir`` with the
+    config's own mmdet/mmseg visualization hook (as their ``test.py
+    --show-dir``): boxes with class and score above ``score_thr``, or class
+    colours over the image.  Returns the absolute folder."""
+    hook = (cfg.get('default_hooks') or {}).get('visualization')
+    if hook is None:
+        raise ToolError('--show-dir needs default_hooks.visualization in the '
+                        'config (mmdet/mmseg default_runtime has it)')
+    if not 0 <= score_thr <= 1:
+        raise ToolError(f'--show-score-thr must be in [0, 1], got '
+                        f'{score_thr}')
+    show_dir = osp.abspath(show_dir)
+    hook['draw'] = True
+    if cfg.get('default_scope') == 'mmdet':
+        hook['test_out_dir'] = show_dir  # absolute: used as it is
+        hook['score_thr'] = score_thr
+    else:
+        hook['interval'] = 1  # every image, not every 50th
+        cfg.visualizer['save_dir'] = show_dir
+    return show_dir
+
+
 def apply_unsafe_load(enabled: bool) -> None:
     """``--unsafe-load``: our loader and mmengine's (which calls
     ``torch.load`` without ``weights_only``) may unpickle anything."""
@@ -167,6 +205,52 @@ def check_checkpoint(path: str) -> None:
             f'{path} contains pickled objects outside the allow-list '
             f'({", ".join(names)}), so it was not loaded. If you trust the '
             f'file, add --unsafe-load to load it with weights_only=False.')
+
+
+def checkpoint_damage(path: str) -> Optional[str]:
+    """Why a checkpoint file cannot be read back (None if it can): torch
+    writes zip archives, whose CRCs reveal a file cut short by a crash
+    during the save or damaged later."""
+    import zipfile
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        return str(err) or type(err).__name__
+    return None if bad is None else f'{bad} fails its CRC check'
+
+
+def latest_good_checkpoint(work_dir: str, report=print) -> Optional[str]:
+    """The checkpoint ``--resume`` continues from: the one named in
+    ``last_checkpoint``, else the latest ``epoch_N.pth`` / ``iter_N.pth``
+    (``best_*`` files lack the optimizer state); a damaged one is reported
+    and the previous one tried.  None when there is none."""
+    import glob
+    import re
+
+    def number(path):
+        match = re.fullmatch(r'(?:epoch|iter)_(\d+)\.pth', osp.basename(path))
+        return int(match.group(1)) if match else None
+
+    candidates = sorted((p for p in glob.glob(osp.join(work_dir, '*.pth'))
+                         if number(p) is not None), key=number, reverse=True)
+    pointer = osp.join(work_dir, 'last_checkpoint')
+    if osp.isfile(pointer):
+        with open(pointer) as handle:
+            named = handle.read().strip()
+        if named in candidates:
+            candidates.remove(named)
+        candidates.insert(0, named)
+    for path in candidates:
+        if not osp.isfile(path):
+            report(f'warning: {pointer} names {path}, which does not exist')
+            continue
+        damage = checkpoint_damage(path)
+        if damage is None:
+            return path
+        report(f'warning: checkpoint {path} is damaged ({damage}); trying '
+               f'the previous one')
+    return None
 
 
 def default_work_dir(config_path: str) -> str:
@@ -268,17 +352,62 @@ def build_model(cfg, init_weights: bool = False):
     The backbone's ``Pretrained`` init (and mmseg's ``model.pretrained``) is
     dropped, so sizes, speed and exports can be measured without the
     ImageNet files; ``init_weights`` runs the remaining initialisation.
+    (Deploy mode, when wanted, is switched on after loading weights:
+    :func:`backbones.deploy.switch_model_to_deploy`.)
     """
+    from mmengine.model import revert_sync_batchnorm
     from mmengine.registry import MODELS, init_default_scope
     init_default_scope(cfg.default_scope)
     model_cfg = cfg.model.copy()
     if model_cfg.get('backbone'):
         model_cfg.backbone.init_cfg = None
     model_cfg.pop('pretrained', None)
-    model = MODELS.build(model_cfg)
+    # One process: SyncBN (stock mmseg heads) becomes BN, as MMEngine's
+    # runner does when it is not distributed.
+    model = revert_sync_batchnorm(MODELS.build(model_cfg))
     if init_weights:
         model.init_weights()
     return model
+
+
+def build_backbone(spec: str, **overrides):
+    """One of our backbones from ``TYPE:ARCH[:key=value,...]``, e.g.
+    ``AsymmNet:small:widen_factor=0.5`` (values are Python literals).
+
+    Raises:
+        ToolError: an unknown type, or arguments the backbone refuses.
+    """
+    import ast
+
+    from mmengine.registry import MODELS
+
+    import backbones  # noqa: F401  (registers the types)
+
+    def literal(text):
+        try:
+            return ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            return text
+
+    parts = spec.split(':')
+    if len(parts) < 2 or not parts[0] or not parts[1]:
+        raise ToolError(f'{spec!r}: a backbone is TYPE:ARCH[:key=value,...]'
+                        f', e.g. EMO:1M')
+    cfg = dict(type=parts[0], arch=literal(parts[1]))
+    for item in filter(None, ':'.join(parts[2:]).split(',')):
+        key, sep, value = item.partition('=')
+        if not sep:
+            raise ToolError(f'{spec!r}: {item!r} is not key=value')
+        cfg[key] = literal(value)
+    cfg.update(overrides)
+    if not isinstance(getattr(MODELS.get(parts[0]), 'out_channels', None),
+                      property):
+        raise ToolError(f'{spec!r}: {parts[0]!r} is not one of our '
+                        f'backbones (EMO, EdgeNeXt, LeViT, AsymmNet)')
+    try:
+        return MODELS.build(cfg)
+    except (ValueError, TypeError) as err:
+        raise ToolError(f'{spec!r}: {err}')
 
 
 def synthetic_batch(model, scope: str, size=(320, 320), batch: int = 2,
@@ -292,6 +421,11 @@ def synthetic_batch(model, scope: str, size=(320, 320), batch: int = 2,
     import torch
     from mmengine.structures import InstanceData, PixelData
     gen = torch.Generator().manual_seed(seed)
+    if scope == 'mmdet':  # one-stage heads, or a two-stage RoI head's
+        head = getattr(model, 'bbox_head', None) or model.roi_head.bbox_head
+        num_classes = head.num_classes
+    else:
+        num_classes = model.decode_head.num_classes
     inputs, samples = [], []
     for _ in range(batch):
         inputs.append(torch.randint(0, 256, (3, *size), generator=gen,
@@ -306,13 +440,12 @@ def synthetic_batch(model, scope: str, size=(320, 320), batch: int = 2,
             wh = torch.rand(3, 2, generator=gen) * 80 + 40
             sample.gt_instances = InstanceData(
                 bboxes=torch.cat([xy, xy + wh], 1),
-                labels=torch.randint(0, model.bbox_head.num_classes, (3, ),
-                                     generator=gen))
+                labels=torch.randint(0, num_classes, (3, ), generator=gen))
         else:
             from mmseg.structures import SegDataSample
             sample = SegDataSample(metainfo=meta)
             sample.gt_sem_seg = PixelData(data=torch.randint(
-                0, model.decode_head.num_classes, (1, *size), generator=gen))
+                0, num_classes, (1, *size), generator=gen))
         samples.append(sample)
     return dict(inputs=inputs, data_samples=samples)
 
@@ -327,10 +460,21 @@ def summarize_metrics(metrics: dict) -> str:
     return ', '.join(parts) if parts else str(metrics)
 
 
+def user_errors() -> tuple:
+    """Exceptions that describe a problem with the user's input (a file, a
+    config, an argument) well enough to be printed instead of a traceback,
+    wherever they are raised (also deep inside an MMEngine runner)."""
+    from .checkpoint import CheckpointLayoutError, UntrustedCheckpointError
+    from .mxnet_params import MXNetParamsError
+    return (ToolError, CheckpointLayoutError, UntrustedCheckpointError,
+            MXNetParamsError)
+
+
 def run_tool(main, argv: Optional[Sequence[str]] = None):
-    """Run a tool's ``main``, turning a ToolError into a clean exit."""
+    """Run a tool's ``main``; a user error ends it with its message and exit
+    status 2, without a traceback."""
     try:
         return main(argv)
-    except ToolError as err:
+    except user_errors() as err:
         print(f'error: {err}', file=sys.stderr)
         raise SystemExit(2)

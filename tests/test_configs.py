@@ -11,6 +11,8 @@ from helpers import REPO
 
 CONFIGS = sorted(p for p in (REPO / 'configs').glob('*.py'))
 TOY_CONFIGS = sorted((REPO / 'configs' / 'toy').glob('*.py'))
+# Stock mmdet / mmseg configs with only the backbone swapped.
+EXAMPLES = sorted((REPO / 'configs' / 'examples').glob('*.py'))
 
 
 def config_id(path: Path) -> str:
@@ -23,13 +25,16 @@ def load(path):
     return tooling.load_config(str(path))
 
 
-@pytest.mark.parametrize('path', CONFIGS + TOY_CONFIGS, ids=config_id)
+@pytest.mark.parametrize('path', CONFIGS + TOY_CONFIGS + EXAMPLES,
+                         ids=config_id)
 def test_config_trains_one_step_and_infers(path):
     from mmengine.optim import build_optim_wrapper
     cfg = load(path)
     tooling.check_channels(cfg)
-    model = tooling.build_model(cfg, init_weights=True)
     size = (320, 320) if cfg.default_scope == 'mmdet' else (128, 128)
+    if cfg.default_scope == 'mmseg':  # it pads every input to its crop size
+        cfg.model.data_preprocessor.size = size
+    model = tooling.build_model(cfg, init_weights=True)
     batch = tooling.synthetic_batch(model, cfg.default_scope, size)
     model.train()
     optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
@@ -51,7 +56,7 @@ def test_config_trains_one_step_and_infers(path):
         assert all(r.pred_sem_seg.data.shape[-2:] == (h, w) for r in results)
 
 
-@pytest.mark.parametrize('path', CONFIGS, ids=config_id)
+@pytest.mark.parametrize('path', CONFIGS + EXAMPLES, ids=config_id)
 def test_real_config_points_at_standard_layout_and_weights(path):
     cfg = load(path)
     init = cfg.model.backbone.init_cfg

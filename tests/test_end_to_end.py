@@ -1,9 +1,13 @@
 """End to end through the real tools on the embedded toy datasets.
 
-The detector is trained with ``tools/train.py``, killed once after its first
-checkpoint and resumed with ``--resume``; its final validation mAP must be far
-above that of the untrained model, and ``tools/test.py`` on the saved
-checkpoint must reproduce it.
+One short training per task, shared by the tests that use its checkpoint:
+LeViT-128S SSDLite (4 epochs) and DeepLabv3-EMO-2M (60 iterations) must
+beat their untrained selves by far, and our test.py, mmdet's / mmseg's own
+test.py, the inferencers behind tools/demo.py and test.py --show-dir all
+work on what they produced.  SSDLite-EMO-2M (the demo config) is killed and
+resumed on a small subset and must end with the weights of an uninterrupted
+run, also when its newest checkpoint is damaged.  ``-m slow`` adds the
+demo's whole schedule.
 """
 import json
 import os
@@ -14,15 +18,17 @@ import sys
 import time
 
 import pytest
+import torch
 
 from helpers import REPO, run_tool, save_untrained
 
 DET_TOY = REPO / 'configs' / 'toy' / 'ssdlite_emo_2m_toy.py'
-# The first 6 of the toy schedule's 10 epochs (the learning-rate schedule
-# stays that of 10), the same for the killed and the resumed run.
-DET_EPOCHS = 6
-DET_OPTIONS = [f'train_cfg.max_epochs={DET_EPOCHS}',
-               f'train_cfg.val_interval={DET_EPOCHS}']
+LEVIT_TOY = REPO / 'configs' / 'toy' / 'ssdlite_levit_128s_toy.py'
+SEG_TOY = REPO / 'configs' / 'toy' / 'deeplabv3_emo_2m_toy.py'
+RETINANET_TOY = REPO / 'configs' / 'toy' / 'retinanet_emo_2m_toy.py'
+SITE = os.path.dirname(os.path.dirname(torch.__file__))
+STOCK = {scope: os.path.join(SITE, scope, '.mim', 'tools')
+         for scope in ('mmdet', 'mmseg')}
 
 
 def metrics_of(result) -> dict:
@@ -58,6 +64,219 @@ def last_val_metrics(work_dir) -> dict:
     return max(records, key=lambda r: r.get('step', 0))
 
 
+def train(config, work_dir, workspace, *options):
+    result = run_tool('train.py', config, '--work-dir', work_dir,
+                      '--cfg-options', *options, cwd=workspace)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def run_stock(scope, script, *args, cwd):
+    """mmdet's / mmseg's own tools/<script>, shipped in their wheels."""
+    return subprocess.run(
+        [sys.executable, os.path.join(STOCK[scope], script), *map(str, args)],
+        cwd=cwd, capture_output=True, text=True, timeout=900,
+        env=dict(os.environ, PYTHONPATH=str(REPO)))
+
+
+def image_sizes(folder) -> dict:
+    import cv2
+    sizes = {}
+    for path in sorted(folder.rglob('*')):
+        if path.suffix in ('.jpg', '.png'):
+            image = cv2.imread(str(path))
+            assert image is not None and image.size, path
+            sizes[path.name] = image.shape[:2]
+    return sizes
+
+
+# --------------------------------------------------------------- detection
+LEVIT_EPOCHS = 4  # of the toy schedule's 8
+
+
+@pytest.fixture(scope='module')
+def levit_detector(toy_workspace, tmp_path_factory):
+    work_dir = tmp_path_factory.mktemp('ssdlite_levit_toy')
+    train(LEVIT_TOY, work_dir, toy_workspace,
+          f'train_cfg.max_epochs={LEVIT_EPOCHS}',
+          f'train_cfg.val_interval={LEVIT_EPOCHS}')
+    return work_dir, work_dir / f'epoch_{LEVIT_EPOCHS}.pth'
+
+
+def test_detector_learns_and_test_reproduces(levit_detector, toy_workspace,
+                                             tmp_path):
+    work_dir, checkpoint = levit_detector
+    trained_val = last_val_metrics(work_dir)['coco/bbox_mAP']
+    tested, untrained = evaluate_with_untrained(LEVIT_TOY, checkpoint,
+                                                toy_workspace, tmp_path)
+    print(f'\ntoy SSDLite-LeViT-128S COCO bbox mAP after {LEVIT_EPOCHS} '
+          f'epochs: trained {trained_val:.3f} (test.py '
+          f'{tested["coco/bbox_mAP"]:.3f}), untrained '
+          f'{untrained["coco/bbox_mAP"]:.3f}')
+    assert untrained['coco/bbox_mAP'] < 0.01
+    assert trained_val >= 0.05
+    assert tested['coco/bbox_mAP'] == pytest.approx(trained_val, abs=1e-3)
+    assert tested['coco/bbox_mAP_50'] > 5 * max(
+        untrained['coco/bbox_mAP_50'], 0.01)
+
+
+def test_stock_mmdet_test_py_reproduces(levit_detector, toy_workspace,
+                                        tmp_path):
+    work_dir, checkpoint = levit_detector
+    result = run_stock('mmdet', 'test.py', LEVIT_TOY, checkpoint,
+                       '--work-dir', tmp_path, cwd=toy_workspace)
+    assert result.returncode == 0, result.stderr[-3000:]
+    stock = float(re.search(r'coco/bbox_mAP: ([\d.]+)',
+                            result.stdout + result.stderr).group(1))
+    assert stock == pytest.approx(
+        last_val_metrics(work_dir)['coco/bbox_mAP'], abs=1e-3)
+
+
+def test_test_py_draws_every_test_image(levit_detector, toy_workspace,
+                                        tmp_path):
+    _, checkpoint = levit_detector
+    show = tmp_path / 'show'
+    result = run_tool('test.py', LEVIT_TOY, checkpoint, '--work-dir',
+                      tmp_path / 'w', '--show-dir', show, '--show-score-thr',
+                      '0.2', '--cfg-options',
+                      'test_dataloader.dataset.indices=3', cwd=toy_workspace)
+    metrics_of(result)
+    assert f'drew the predictions into {show}' in result.stdout
+    sources = image_sizes(toy_workspace / 'data' / 'toy_coco' / 'val2017')
+    drawn = image_sizes(show)
+    # Ground truth on the left, predictions on the right, as mmdet draws.
+    assert len(drawn) == 3
+    assert all(drawn[name] == (sources[name][0], 2 * sources[name][1])
+               for name in drawn)
+
+
+def test_demo_draws_with_det_inferencer(levit_detector, toy_workspace,
+                                        tmp_path):
+    _, checkpoint = levit_detector
+    images = toy_workspace / 'data' / 'toy_coco' / 'val2017'
+    picked = tmp_path / 'images'
+    picked.mkdir()
+    for path in sorted(images.iterdir())[:2]:
+        (picked / path.name).write_bytes(path.read_bytes())
+    result = run_tool('demo.py', picked, LEVIT_TOY, checkpoint, '--out-dir',
+                      tmp_path / 'out', cwd=toy_workspace)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert 'wrote 2 images' in result.stdout
+    assert image_sizes(tmp_path / 'out') == image_sizes(picked)
+
+
+# ------------------------------------------------------------ segmentation
+SEG_ITERS = 60  # of the toy schedule's 600
+
+
+@pytest.fixture(scope='module')
+def segmentor(toy_workspace, tmp_path_factory):
+    work_dir = tmp_path_factory.mktemp('deeplabv3_toy')
+    train(SEG_TOY, work_dir, toy_workspace, f'train_cfg.max_iters={SEG_ITERS}',
+          f'train_cfg.val_interval={SEG_ITERS}')
+    return work_dir, work_dir / f'iter_{SEG_ITERS}.pth'
+
+
+def test_segmentor_learns_and_test_reproduces(segmentor, toy_workspace,
+                                              tmp_path):
+    work_dir, checkpoint = segmentor
+    trained_val = last_val_metrics(work_dir)
+    tested, untrained = evaluate_with_untrained(SEG_TOY, checkpoint,
+                                                toy_workspace, tmp_path)
+    print(f'\ntoy DeepLabv3-EMO-2M mIoU after {SEG_ITERS} iterations: '
+          f'trained {trained_val["mIoU"]:.2f} (test.py '
+          f'{tested["mIoU"]:.2f}, aAcc {tested["aAcc"]:.2f}), untrained '
+          f'{untrained["mIoU"]:.2f}')
+    for key in ('mIoU', 'aAcc', 'mAcc'):
+        assert tested[key] == pytest.approx(trained_val[key], abs=0.01)
+    assert untrained['mIoU'] < 10
+    assert trained_val['mIoU'] >= 15
+    assert trained_val['mIoU'] > 3 * untrained['mIoU']
+
+
+def test_stock_mmseg_test_py_and_show_dir(segmentor, toy_workspace,
+                                          tmp_path):
+    work_dir, checkpoint = segmentor
+    result = run_stock('mmseg', 'test.py', SEG_TOY, checkpoint, '--work-dir',
+                       tmp_path / 'stock', cwd=toy_workspace)
+    assert result.returncode == 0, result.stderr[-3000:]
+    stock = float(re.search(r'mIoU: ([\d.]+)',
+                            result.stdout + result.stderr).group(1))
+    assert stock == pytest.approx(last_val_metrics(work_dir)['mIoU'],
+                                  abs=0.01)
+    show = tmp_path / 'show'
+    metrics_of(run_tool('test.py', SEG_TOY, checkpoint, '--work-dir',
+                        tmp_path / 'ours', '--show-dir', show,
+                        '--cfg-options', 'test_dataloader.dataset.indices=3',
+                        cwd=toy_workspace))
+    drawn = image_sizes(show)
+    sources = image_sizes(toy_workspace / 'data' / 'toy_ade20k' / 'images' /
+                          'validation')
+    # Ground truth on the left, predictions on the right, as mmseg draws.
+    assert len(drawn) == 3
+    assert sorted(drawn.values()) == sorted(
+        (h, 2 * w) for h, w in (sources[n] for n in sorted(sources)[:3]))
+
+
+def test_demo_draws_with_mmseg_inferencer(segmentor, toy_workspace,
+                                          tmp_path):
+    _, checkpoint = segmentor
+    image = sorted((toy_workspace / 'data' / 'toy_ade20k' / 'images' /
+                    'validation').iterdir())[0]
+    result = run_tool('demo.py', image, SEG_TOY, checkpoint, '--out-dir',
+                      tmp_path, cwd=toy_workspace)
+    assert result.returncode == 0, result.stderr[-3000:]
+    drawn = image_sizes(tmp_path)
+    assert list(drawn.values()) == [image_sizes(image.parent)[image.name]]
+
+
+def test_plot_curves_of_both_runs(levit_detector, segmentor, tmp_path):
+    import cv2
+    out = tmp_path / 'curves.png'
+    result = run_tool('plot_curves.py', levit_detector[0], '--out', out,
+                      '--keys', 'loss', 'lr', 'coco/bbox_mAP')
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert cv2.imread(str(out)).shape == (340, 1260, 3)
+    both = tmp_path / 'both.png'
+    result = run_tool('plot_curves.py', levit_detector[0], segmentor[0],
+                      '--out', both, '--keys', 'loss', '--labels', 'det',
+                      'seg')
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert cv2.imread(str(both)).shape == (340, 420, 3)
+
+
+# -------------------------------------------------- stock training tools
+def test_stock_mmdet_and_mmseg_train_py_run_our_configs(toy_workspace,
+                                                        tmp_path):
+    """A few iterations of RetinaNet-EMO-2M through mmdet's own train.py
+    and of DeepLabv3-EMO-2M through mmseg's, configs unchanged.  After three
+    iterations every RetinaNet score is below the 0.05 threshold (focal-loss
+    heads start at a 0.01 prior): it is lifted for COCO evaluation."""
+    det = run_stock('mmdet', 'train.py', RETINANET_TOY, '--work-dir',
+                    tmp_path / 'det', '--cfg-options', 'train_cfg.max_epochs=1',
+                    'train_cfg.val_interval=1',
+                    'train_dataloader.dataset.indices=12',
+                    'val_dataloader.dataset.indices=8',
+                    'model.test_cfg.score_thr=0.0', cwd=toy_workspace)
+    assert det.returncode == 0, det.stderr[-3000:]
+    log = next((tmp_path / 'det').glob('*/*.log')).read_text()
+    assert re.search(r'Epoch\(train\) +\[1\]\[3/3\]', log)
+    assert 0.0 <= last_val_metrics(tmp_path / 'det')['coco/bbox_mAP'] <= 1
+    seg = run_stock('mmseg', 'train.py', SEG_TOY, '--work-dir',
+                    tmp_path / 'seg', '--cfg-options', 'train_cfg.max_iters=4',
+                    'train_cfg.val_interval=4',
+                    'val_dataloader.dataset.indices=4', cwd=toy_workspace)
+    assert seg.returncode == 0, seg.stderr[-3000:]
+    assert (tmp_path / 'seg' / 'iter_4.pth').exists()
+    assert 'mIoU' in last_val_metrics(tmp_path / 'seg')
+
+
+# ------------------------------------------------ deterministic resuming
+SUBSET = ['train_dataloader.dataset.dataset.indices=32',
+          'val_dataloader.dataset.indices=8', 'train_cfg.max_epochs=2',
+          'train_cfg.val_interval=2']
+
+
 def kill_after_first_checkpoint(config, work_dir, options, cwd, timeout):
     """Start training, SIGKILL it once a checkpoint is on disk."""
     proc = subprocess.Popen(
@@ -72,101 +291,64 @@ def kill_after_first_checkpoint(config, work_dir, options, cwd, timeout):
                 raise AssertionError('training ended before a checkpoint: '
                                      + proc.stderr.read().decode()[-3000:])
             assert time.time() < deadline, 'no checkpoint in time'
-            time.sleep(1)
-        time.sleep(2)  # let the file be complete; the kill may hit later
+            time.sleep(0.2)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     return (work_dir / 'last_checkpoint').read_text().strip()
 
 
+def final_weights(work_dir):
+    checkpoint = torch.load(work_dir / 'epoch_2.pth', weights_only=False)
+    return checkpoint['state_dict']
+
+
+def assert_same_weights(a, b):
+    assert a.keys() == b.keys()
+    different = [k for k in a if not torch.equal(a[k], b[k])]
+    assert not different, f'{len(different)} tensors differ: {different[:3]}'
+
+
 @pytest.fixture(scope='module')
-def detector_run(toy_workspace, tmp_path_factory):
-    work_dir = tmp_path_factory.mktemp('ssdlite_toy')
-    first = kill_after_first_checkpoint(DET_TOY, work_dir, DET_OPTIONS,
-                                        toy_workspace, timeout=900)
-    resumed = run_tool('train.py', DET_TOY, '--work-dir', work_dir,
-                       '--resume', '--cfg-options', *DET_OPTIONS,
+def uninterrupted(toy_workspace, tmp_path_factory):
+    work_dir = tmp_path_factory.mktemp('uninterrupted')
+    train(DET_TOY, work_dir, toy_workspace, *SUBSET)
+    return final_weights(work_dir)
+
+
+def test_killed_training_resumes_to_the_same_weights(uninterrupted,
+                                                     toy_workspace, tmp_path):
+    first = kill_after_first_checkpoint(DET_TOY, tmp_path, SUBSET,
+                                        toy_workspace, timeout=600)
+    assert first.endswith('epoch_1.pth')
+    resumed = run_tool('train.py', DET_TOY, '--work-dir', tmp_path,
+                       '--resume', '--cfg-options', *SUBSET,
                        cwd=toy_workspace)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    return work_dir, first
+    assert f'resuming from {first}' in resumed.stdout
+    log = sorted(tmp_path.glob('*/*.log'))[-1].read_text()
+    assert 'resumed epoch: 1' in log
+    assert_same_weights(final_weights(tmp_path), uninterrupted)
 
 
-def test_killed_training_resumes_from_last_checkpoint(detector_run):
-    work_dir, first = detector_run
-    logs = sorted(work_dir.glob('*/*.log'))
-    assert len(logs) == 2
-    resumed_log = logs[-1].read_text()
-    assert f'Auto resumed from the latest checkpoint {first}' in resumed_log
-    epoch = int(re.search(r'epoch_(\d+)\.pth', first).group(1))
-    assert f'resumed epoch: {epoch}' in resumed_log
-    assert (work_dir / f'epoch_{DET_EPOCHS}.pth').exists()
+def test_damaged_newest_checkpoint_falls_back_to_previous(
+        uninterrupted, toy_workspace, tmp_path):
+    """A crash while saving epoch 2 (a truncated file) after epoch 1 was
+    saved: --resume says so, continues from epoch 1 and ends as if nothing
+    had happened."""
+    train(DET_TOY, tmp_path, toy_workspace, *SUBSET)
+    newest = tmp_path / 'epoch_2.pth'
+    newest.write_bytes(newest.read_bytes()[:100_000])
+    resumed = run_tool('train.py', DET_TOY, '--work-dir', tmp_path,
+                       '--resume', '--cfg-options', *SUBSET,
+                       cwd=toy_workspace)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f'warning: checkpoint {newest} is damaged' in resumed.stderr
+    assert f'resuming from {tmp_path / "epoch_1.pth"}' in resumed.stdout
+    assert_same_weights(final_weights(tmp_path), uninterrupted)
 
 
-def test_toy_detector_learns_and_test_reproduces(detector_run, toy_workspace,
-                                                 tmp_path):
-    work_dir, _ = detector_run
-    trained_val = last_val_metrics(work_dir)['coco/bbox_mAP']
-    tested, untrained = evaluate_with_untrained(
-        DET_TOY, work_dir / f'epoch_{DET_EPOCHS}.pth', toy_workspace,
-        tmp_path)
-    print(f'\ntoy SSDLite-EMO-2M COCO bbox mAP: trained {trained_val:.3f} '
-          f'(test.py {tested["coco/bbox_mAP"]:.3f}), untrained '
-          f'{untrained["coco/bbox_mAP"]:.3f}')
-    assert untrained['coco/bbox_mAP'] < 0.01
-    assert trained_val >= 0.08
-    assert tested['coco/bbox_mAP'] == pytest.approx(trained_val, abs=1e-3)
-    assert tested['coco/bbox_mAP_50'] > 5 * max(
-        untrained['coco/bbox_mAP_50'], 0.01)
-
-
-SEG_TOY = REPO / 'configs' / 'toy' / 'deeplabv3_emo_2m_toy.py'
-SEG_ITERS = 300
-SEG_OPTIONS = [f'train_cfg.max_iters={SEG_ITERS}',
-               f'train_cfg.val_interval={SEG_ITERS}']
-
-
-def test_toy_segmentor_learns_and_test_reproduces(toy_workspace, tmp_path):
-    """The first half of the toy DeepLabv3-EMO-2M schedule."""
-    work_dir = tmp_path / 'deeplabv3_toy'
-    trained = run_tool('train.py', SEG_TOY, '--work-dir', work_dir,
-                       '--cfg-options', *SEG_OPTIONS, cwd=toy_workspace)
-    assert trained.returncode == 0, trained.stderr[-3000:]
-    trained_val = last_val_metrics(work_dir)
-    tested, untrained = evaluate_with_untrained(
-        SEG_TOY, work_dir / f'iter_{SEG_ITERS}.pth', toy_workspace, tmp_path)
-    print(f'\ntoy DeepLabv3-EMO-2M mIoU: trained {trained_val["mIoU"]:.2f} '
-          f'(test.py {tested["mIoU"]:.2f}, aAcc {tested["aAcc"]:.2f}, mAcc '
-          f'{tested["mAcc"]:.2f}), untrained {untrained["mIoU"]:.2f}')
-    for key in ('mIoU', 'aAcc', 'mAcc'):
-        assert tested[key] == pytest.approx(trained_val[key], abs=0.01)
-    assert untrained['mIoU'] < 10
-    assert trained_val['mIoU'] >= 25
-    assert trained_val['mIoU'] > 3 * untrained['mIoU']
-
-
-def test_retinanet_toy_run_trains_and_evaluates(toy_workspace, tmp_path):
-    """A handful of RetinaNet-EMO-2M iterations at 512x320, then COCO eval.
-
-    After three iterations every score is still below the 0.05 threshold
-    (focal-loss heads start at a 0.01 prior), which would leave COCO
-    evaluation nothing to score: the threshold is lifted for this check.
-    """
-    config = REPO / 'configs' / 'toy' / 'retinanet_emo_2m_toy.py'
-    result = run_tool(
-        'train.py', config, '--work-dir', tmp_path, '--cfg-options',
-        'train_cfg.max_epochs=1', 'train_cfg.val_interval=1',
-        'train_dataloader.dataset.indices=12',
-        'val_dataloader.dataset.indices=8', 'model.test_cfg.score_thr=0.0',
-        cwd=toy_workspace)
-    assert result.returncode == 0, result.stderr[-3000:]
-    log = next(tmp_path.glob('*/*.log')).read_text()
-    assert re.search(r'Epoch\(train\) +\[1\]\[3/3\]', log)
-    metrics = last_val_metrics(tmp_path)
-    assert 0.0 <= metrics['coco/bbox_mAP'] <= 1.0
-    assert (tmp_path / 'epoch_1.pth').exists()
-
-
+# ------------------------------------------------------------ distributed
 def free_port() -> int:
     import socket
     with socket.socket() as sock:
@@ -182,35 +364,35 @@ def test_two_process_training_with_torchrun(toy_workspace, tmp_path):
     options = ['--cfg-options', 'train_dataloader.dataset.dataset.indices=16',
                'val_dataloader.dataset.indices=8',
                'model.test_cfg.score_thr=0.0']
-    train = subprocess.run(
+    trained = subprocess.run(
         ['bash', str(REPO / 'tools' / 'dist_train.sh'), str(DET_TOY), '2',
          '--work-dir', str(tmp_path), *options, 'train_cfg.max_epochs=1',
          'train_cfg.val_interval=1'],
         cwd=toy_workspace, env=env, capture_output=True, text=True,
         timeout=600)
-    assert train.returncode == 0, train.stderr[-3000:]
+    assert trained.returncode == 0, trained.stderr[-3000:]
     log = next(tmp_path.glob('*/*.log')).read_text()
     assert 'Distributed training: True' in log
     # 16 images over 2 processes with 8 per batch: one iteration each.
     assert re.search(r'Epoch\(train\) +\[1\]\[1/1\]', log)
     env['PORT'] = str(free_port())
-    test = subprocess.run(
+    tested = subprocess.run(
         ['bash', str(REPO / 'tools' / 'dist_test.sh'), str(DET_TOY),
          str(tmp_path / 'epoch_1.pth'), '2', '--work-dir',
          str(tmp_path / 'test'), *options],
         cwd=toy_workspace, env=env, capture_output=True, text=True,
         timeout=600)
-    assert test.returncode == 0, test.stderr[-3000:]
-    assert 'coco/bbox_mAP' in test.stdout
+    assert tested.returncode == 0, tested.stderr[-3000:]
+    assert 'coco/bbox_mAP' in tested.stdout
 
 
 @pytest.mark.slow
 def test_full_toy_detection_schedule(toy_workspace, tmp_path):
-    """The demo's whole 10-epoch schedule (about 10 minutes on 2 cores)."""
+    """The demo's whole schedule (about 5 minutes on 2 cores)."""
     trained = run_tool('train.py', DET_TOY, '--work-dir', tmp_path,
                        cwd=toy_workspace)
     assert trained.returncode == 0, trained.stderr[-3000:]
     metrics = last_val_metrics(tmp_path)
-    print(f'\ntoy SSDLite-EMO-2M after 10 epochs: COCO bbox mAP '
+    print(f'\ntoy SSDLite-EMO-2M after 8 epochs: COCO bbox mAP '
           f'{metrics["coco/bbox_mAP"]:.3f}')
-    assert metrics['coco/bbox_mAP'] >= 0.15
+    assert metrics['coco/bbox_mAP'] >= 0.10

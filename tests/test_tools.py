@@ -1,4 +1,5 @@
 """Tool behaviour and the fixes to the pinned OpenMMLab stack."""
+import json
 import re
 import sys
 
@@ -152,17 +153,60 @@ def test_browse_dataset_ends_on_repeat_dataset(toy_workspace, tmp_path):
     assert 'wrote 6 images' in result.stdout
 
 
-@pytest.mark.parametrize('extra', [[], ['--train', '--batch', '2']],
-                         ids=['inference', 'train'])
-def test_benchmark_runs_on_cpu(extra):
-    """mmdet 3.3's benchmark.py --task inference requires CUDA."""
-    result = run_tool('benchmark.py', SSDLITE_2M, '--device', 'cpu',
-                      '--shape', '160', '160', '--warmup', '1', '--iters',
-                      '2', *extra, timeout=300)
+def test_benchmark_table_modes_and_agreement(tmp_path):
+    """Configs, backbones and arbitrary modules timed side by side, eager,
+    deploy and onnxruntime, on CPU (mmdet 3.3's benchmark.py --task
+    inference requires CUDA)."""
+    peer = tmp_path / 'peer_models.py'
+    peer.write_text('import torch\n'
+                    'def tiny(channels):\n'
+                    '    return torch.nn.Conv2d(3, int(channels), 3)\n')
+    out = tmp_path / 'rows.json'
+    result = run_tool(
+        'benchmark.py', 'backbone:AsymmNet:small:widen_factor=0.35',
+        'python:peer_models:tiny:8', '--python-path', tmp_path, '--modes',
+        'eager', 'deploy', 'onnx', '--sizes', '64', '--reps', '2',
+        '--warmup', '1', '--threads', '1', '--json', out, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert re.search(r'median [\d.]+ ms/iter .* [\d.]+ images/s',
-                     result.stdout)
-    assert ('training step' in result.stdout) == bool(extra)
+    assert 'share of matmul rate' in result.stdout
+    rows = json.loads(out.read_text())['rows']
+    assert [(r['model'].split()[0], r['mode']) for r in rows] == [
+        (m, mode) for m in ('AsymmNet:small:widen_factor=0.35',
+                            'peer_models:tiny:8')
+        for mode in ('eager', 'deploy', 'onnx')]
+    for row in rows:
+        assert row['median_ms'] > 0 and row['gmacs'] > 0
+        assert 0 < row['matmul_share'] < 1
+    # deploy and onnxruntime agree with the eager model they come from
+    assert rows[0]['max_rel_diff'] is None
+    assert all(r['max_rel_diff'] < 1e-4 for r in rows[1:3])
+    assert rows[4]['max_rel_diff'] < 1e-4 and rows[4]['vs'].startswith(
+        'peer_models')
+
+
+def test_benchmark_train_split_on_real_data(toy_workspace):
+    result = run_tool('benchmark.py', TOY_SSDLITE, '--train', '--batch', '2',
+                      '--reps', '2', '--warmup', '1', '--cfg-options',
+                      'model.backbone.arch=1M',
+                      'model.neck.in_channels=[80,168]',
+                      'model.neck.out_channels=[80,168,512,256,256,128]',
+                      'model.bbox_head.in_channels=[80,168,512,256,256,128]',
+                      cwd=toy_workspace, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert 'RepeatDataset of CocoDataset with 2 workers' in result.stdout
+    shares = re.findall(r'^  (data|forward \+ loss|backward|optimizer) +'
+                        r'[\d.]+ ms +([\d.]+)%', result.stdout, re.M)
+    assert [name for name, _ in shares] == ['data', 'forward + loss',
+                                            'backward', 'optimizer']
+    assert sum(float(share) for _, share in shares) == pytest.approx(100,
+                                                                      abs=1)
+
+
+def test_benchmark_bad_spec_is_one_line():
+    result = run_tool('benchmark.py', 'backbone:EMO:3M', timeout=300)
+    assert result.returncode == 2
+    assert "Unknown EMO arch '3M'" in result.stderr
+    assert 'Traceback' not in result.stderr
 
 
 def test_untrusted_checkpoint_needs_explicit_opt_in(toy_workspace, tmp_path):
@@ -190,3 +234,18 @@ def test_untrusted_checkpoint_needs_explicit_opt_in(toy_workspace, tmp_path):
                       cwd=toy_workspace, timeout=300)
     assert loaded.returncode == 0, loaded.stderr[-2000:]
     assert 'metrics json' in loaded.stdout
+
+
+def test_resume_skips_damaged_and_best_checkpoints(tmp_path):
+    for name in ('epoch_1.pth', 'epoch_2.pth', 'epoch_10.pth',
+                 'best_coco_bbox_mAP_epoch_10.pth'):
+        torch.save({'state_dict': {'w': torch.ones(3)}}, tmp_path / name)
+    damaged = tmp_path / 'epoch_10.pth'
+    damaged.write_bytes(damaged.read_bytes()[:300])
+    (tmp_path / 'last_checkpoint').write_text(str(damaged))
+    reports = []
+    assert tooling.latest_good_checkpoint(str(tmp_path), reports.append) == \
+        str(tmp_path / 'epoch_2.pth')  # 2 < 10 by number, not by name
+    assert reports == [f'warning: checkpoint {damaged} is damaged (File is '
+                       f'not a zip file); trying the previous one']
+    assert tooling.latest_good_checkpoint(str(tmp_path / 'none')) is None

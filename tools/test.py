@@ -2,6 +2,7 @@
 segmentors (whatever the config's test_evaluator computes).
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE.pkl]
+        [--show-dir DIR [--show-score-thr T]] [--deploy]
         [--cfg-options k=v ...] [--launcher pytorch|slurm]
 
 The checkpoint is read with ``weights_only=True`` and the allow-list of
@@ -29,6 +30,14 @@ def parse_args(argv=None):
                         'work_dirs/<config name>)')
     parser.add_argument('--out', help='also dump the raw predictions to this '
                         '.pkl file')
+    parser.add_argument('--show-dir', help='draw the predictions for every '
+                        'test image into this folder (mmdet / mmseg '
+                        'visualizers)')
+    parser.add_argument('--show-score-thr', type=float, default=0.3,
+                        help='smallest score of a drawn box (default 0.3)')
+    parser.add_argument('--deploy', action='store_true',
+                        help='test in deploy mode (BatchNorm folded, as with '
+                        'deploy = True in the config)')
     tooling.add_launcher_args(parser)
     tooling.add_common_args(parser)
     return parser.parse_args(argv)
@@ -41,6 +50,10 @@ def main(argv=None):
     tooling.check_checkpoint(args.checkpoint)
     cfg = tooling.load_run_config(args)
     cfg.load_from = args.checkpoint
+    tooling.apply_deploy(cfg, args.deploy)
+    if args.show_dir:
+        show_dir = tooling.enable_show_dir(cfg, args.show_dir,
+                                           args.show_score_thr)
     if args.out:
         if not args.out.endswith(('.pkl', '.pickle')):
             raise tooling.ToolError('--out must end with .pkl or .pickle')
@@ -51,6 +64,8 @@ def main(argv=None):
     metrics = tooling.build_runner(cfg).test()
     print(f'Test results for {args.checkpoint}: '
           f'{tooling.summarize_metrics(metrics)}')
+    if args.show_dir:
+        print(f'drew the predictions into {show_dir}')
     print('metrics json: ' + json.dumps(
         {k: float(v) for k, v in metrics.items()
          if isinstance(v, (numbers.Real, np.generic))}))

@@ -9,7 +9,9 @@ up the last checkpoint in the work directory, so a killed run loses at most
 the iterations since its last save.
 """
 import argparse
+import glob
 import os
+import os.path as osp
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -53,8 +55,17 @@ def build_cfg(args):
                 'config.')
         cfg.auto_scale_lr.enable = True
     if args.resume == 'auto':
-        cfg.resume = True
-        cfg.load_from = None
+        latest = tooling.latest_good_checkpoint(
+            cfg.work_dir, report=lambda line: print(line, file=sys.stderr))
+        cfg.resume = latest is not None
+        cfg.load_from = latest
+        if latest is None and osp.isdir(cfg.work_dir) and \
+                glob.glob(osp.join(cfg.work_dir, '*.pth')):
+            print('warning: no readable checkpoint in '
+                  f'{cfg.work_dir}; training starts from scratch',
+                  file=sys.stderr)
+        elif latest is not None:
+            print(f'resuming from {latest}')
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume
@@ -67,8 +78,15 @@ def main(argv=None):
     args = parse_args(argv)
     tooling.preflight()
     tooling.apply_unsafe_load(args.unsafe_load)
-    runner = tooling.build_runner(build_cfg(args))
-    runner.train()
+    cfg = build_cfg(args)
+    runner = tooling.build_runner(cfg)
+    try:
+        runner.train()
+    except KeyboardInterrupt:
+        print(f'interrupted: {cfg.work_dir} keeps the checkpoints saved so '
+              f'far; run the same command with --resume to continue',
+              file=sys.stderr)
+        raise SystemExit(130)
     return runner
 
 

@@ -4,7 +4,9 @@
 # - data: the toy set and its 5 classes (read by mmseg's BaseSegDataset, as
 #   ADE20KDataset only accepts ADE20K's own class names), images scaled to a
 #   256 short side with 256x256 crops instead of 512 to fit a CPU;
-# - schedule: 600 iterations with a 10x learning rate, a fixed seed;
+# - schedule: 600 iterations with a 10x learning rate, a fixed seed,
+#   re-seeded every iteration (ReseedHook) with data workers restarted each
+#   epoch, so that runs (killed and resumed ones too) repeat exactly;
 # - no ImageNet weights exist offline, so the backbone starts from scratch.
 _base_ = '../deeplabv3_emo_2m_ade20k.py'
 
@@ -46,12 +48,14 @@ test_pipeline = [
 ]
 train_dataloader = dict(
     num_workers=2,
+    persistent_workers=False,
     dataset=dict(_delete_=True, pipeline=train_pipeline, **dataset,
                  data_prefix=dict(img_path='images/training',
                                   seg_map_path='annotations/training')))
 val_dataloader = dict(
     batch_size=1,
     num_workers=2,
+    persistent_workers=False,
     dataset=dict(_delete_=True, pipeline=test_pipeline, **dataset,
                  data_prefix=dict(img_path='images/validation',
                                   seg_map_path='annotations/validation')))
@@ -69,4 +73,5 @@ param_scheduler = [
 default_hooks = dict(
     logger=dict(interval=20),
     checkpoint=dict(interval=200, max_keep_ckpts=2))
+custom_hooks = [dict(type='ReseedHook')]
 randomness = dict(seed=0)

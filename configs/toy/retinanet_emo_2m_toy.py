@@ -1,8 +1,9 @@
 # The real RetinaNet-EMO-2M COCO recipe on the embedded toy detection set
 # (tools/make_toy_dataset.py coco data/toy_coco).  What differs: the toy set
 # and its 4 classes, images at 512x320 instead of 1333x800, 6 epochs with a
-# 50-iteration warmup and a fixed seed, and no ImageNet weights (the
-# backbone starts from scratch, so its BatchNorm is trained, not frozen).
+# 50-iteration warmup and a fixed seed (re-seeded every iteration), and no
+# ImageNet weights (the backbone starts from scratch, so its BatchNorm is
+# trained, not frozen).
 _base_ = '../retinanet_emo_2m_coco.py'
 
 data_root = 'data/toy_coco/'
@@ -31,10 +32,12 @@ test_pipeline = [
 ]
 train_dataloader = dict(
     num_workers=2,
+    persistent_workers=False,
     dataset=dict(data_root=data_root, metainfo=metainfo,
                  pipeline=train_pipeline))
 val_dataloader = dict(
     num_workers=2,
+    persistent_workers=False,
     dataset=dict(data_root=data_root, metainfo=metainfo,
                  pipeline=test_pipeline))
 test_dataloader = val_dataloader
@@ -50,4 +53,5 @@ param_scheduler = [
          end=max_epochs, by_epoch=True, eta_min=0)
 ]
 default_hooks = dict(logger=dict(interval=10))
+custom_hooks = [dict(type='ReseedHook')]
 randomness = dict(seed=0)

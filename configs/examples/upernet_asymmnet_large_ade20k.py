@@ -1,0 +1,15 @@
+# mmseg's stock UPerNet R50 on ADE20K (512x512, 80k) with the backbone
+# swapped: the whole change is this file (maps at /4, /8, /16, /32).
+_base_ = 'mmseg::upernet/upernet_r50_4xb4-80k_ade20k-512x512.py'
+custom_imports = dict(
+    imports=['backbones', 'backbones.mm_fixes'], allow_failed_imports=False)
+model = dict(
+    pretrained=None,
+    backbone=dict(
+        _delete_=True, type='AsymmNet', arch='large', out_indices=(0, 1, 2, 4),
+        init_cfg=dict(
+            type='Pretrained',
+            checkpoint='checkpoints/0.7542-imagenet-modifiedv3-358-best.params'
+        )),
+    decode_head=dict(in_channels=[24, 40, 112, 960]),
+    auxiliary_head=dict(in_channels=112))

@@ -1,0 +1,109 @@
+"""Run a trained detector or segmentor on images and draw what it predicts.
+
+    python tools/demo.py IMAGE_OR_DIR CONFIG CHECKPOINT [--out-dir D]
+        [--score-thr T] [--device cpu|cuda] [--deploy]
+
+Inference goes through mmdet's ``DetInferencer`` or mmseg's
+``MMSegInferencer`` (whichever the config's ``default_scope`` names), the
+same entry points a user of those libraries calls; boxes with class and
+score, or class colours over the image, are written to ``D/vis/<image>``.
+Works for every config here: the class names and palette come from the
+config's dataset.
+"""
+import argparse
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from backbones import tooling  # noqa: E402
+
+IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
+
+
+def list_images(source: str):
+    path = Path(source)
+    if path.is_dir():
+        images = sorted(str(p) for p in path.iterdir()
+                        if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not images:
+            raise tooling.ToolError(f'no images ({", ".join(IMAGE_SUFFIXES)}'
+                                    f') in {source}')
+        return images
+    if not path.is_file():
+        raise tooling.ToolError(f'image or folder not found: {source}')
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        raise tooling.ToolError(f'not an image file: {source}')
+    return [str(path)]
+
+
+def unreadable(images):
+    """Images OpenCV cannot decode (they would stop the inferencer)."""
+    import cv2
+    return [p for p in images if cv2.imread(p) is None]
+
+
+def build_inferencer(cfg, checkpoint: str, device: str):
+    scope = cfg.get('default_scope')
+    if scope == 'mmdet':
+        from mmdet.apis import DetInferencer
+        return DetInferencer(model=cfg, weights=checkpoint, device=device,
+                             show_progress=False)
+    if scope == 'mmseg':
+        from mmseg.apis import MMSegInferencer
+        return MMSegInferencer(model=cfg, weights=checkpoint, device=device)
+    raise tooling.ToolError(f'default_scope {scope!r}: demo.py knows mmdet '
+                            f'and mmseg configs')
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('images', help='an image or a folder of images')
+    parser.add_argument('config')
+    parser.add_argument('checkpoint')
+    parser.add_argument('--out-dir', default='demo_out')
+    parser.add_argument('--score-thr', type=float, default=0.3,
+                        help='smallest box score drawn (detectors)')
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--deploy', action='store_true',
+                        help='infer in deploy mode (BatchNorm folded)')
+    tooling.add_common_args(parser)
+    args = parser.parse_args(argv)
+    tooling.preflight()
+    tooling.apply_unsafe_load(args.unsafe_load)
+    if not 0 <= args.score_thr <= 1:
+        raise tooling.ToolError(f'--score-thr must be in [0, 1], got '
+                                f'{args.score_thr}')
+    images = list_images(args.images)
+    bad = unreadable(images)
+    if bad:
+        raise tooling.ToolError(f'cannot decode {len(bad)} image(s): '
+                                f'{", ".join(bad[:5])}')
+    cfg = tooling.load_config(args.config, args.cfg_options)
+    tooling.check_channels(cfg)
+    tooling.check_checkpoint(args.checkpoint)
+    inferencer = build_inferencer(cfg, args.checkpoint, args.device)
+    if args.deploy:
+        from backbones.deploy import switch_model_to_deploy
+        switch_model_to_deploy(inferencer.model)
+    if cfg.default_scope == 'mmdet':
+        inferencer(images, out_dir=args.out_dir, no_save_pred=True,
+                   pred_score_thr=args.score_thr)
+    else:
+        # With an out_dir mmseg also writes the label maps and renames the
+        # drawings; take the drawings back and save them like mmdet does.
+        import mmcv
+        drawings = inferencer(images, return_vis=True)['visualization']
+        if len(images) == 1:  # mmseg returns a lone image unlisted
+            drawings = [drawings]
+        for path, drawing in zip(images, drawings):
+            mmcv.imwrite(mmcv.rgb2bgr(drawing),
+                         str(Path(args.out_dir) / 'vis' / Path(path).name))
+    written = sorted((Path(args.out_dir) / 'vis').glob('*'))
+    print(f'wrote {len(written)} images to {Path(args.out_dir) / "vis"}')
+    return written
+
+
+if __name__ == '__main__':
+    tooling.run_tool(main)
