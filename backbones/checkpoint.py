@@ -209,7 +209,7 @@ def _preview(keys) -> str:
 
 
 def _listing(keys, label: str) -> str:
-    return f'  {len(keys)} {label}: {_preview(keys)}'
+    return f'{len(keys)} {label}: {_preview(keys)}'
 
 
 def _compare(expected: Dict[str, torch.Size], candidate: dict):
@@ -248,15 +248,38 @@ def match_layout(module: torch.nn.Module, state_dict: dict,
                         layout, missing, unexpected, mismatched))
     _, layout, missing, unexpected, mismatched = min(reports,
                                                      key=lambda r: r[0])
-    lines = [f'{source} matches no known {name} layout; nothing was loaded. '
-             f'Closest layout: {layout}.']
-    if missing:
-        lines.append(_listing(missing, 'missing keys'))
-    if unexpected:
-        lines.append(_listing(unexpected, 'unexpected keys'))
-    if mismatched:
-        lines.append(_listing(mismatched, 'shape mismatches'))
-    raise CheckpointLayoutError('\n'.join(lines))
+    raise CheckpointLayoutError(
+        f'{source} matches no known {name} layout; nothing was loaded. '
+        f'Closest layout: {layout}: '
+        f'{_differences(missing, unexpected, mismatched)}.')
+
+
+def _differences(missing, unexpected, mismatched) -> str:
+    """One line: what is missing, unexpected and mis-shaped."""
+    parts = [_listing(keys, label) for keys, label in (
+        (missing, 'missing keys'), (unexpected, 'unexpected keys'),
+        (mismatched, 'shape mismatches')) if keys]
+    return '; '.join(parts)
+
+
+def check_model_checkpoint(model: torch.nn.Module, path: str) -> None:
+    """A checkpoint of a whole detector/segmentor fits ``model`` key for
+    key (MMEngine's runner loads non-strictly and only logs the
+    difference, which would test random weights).
+
+    Raises:
+        CheckpointLayoutError: naming the missing, unexpected and
+            mis-shaped keys.
+    """
+    state_dict, _ = extract_state_dict(load_file(path), source=path)
+    if state_dict and all(k.startswith('module.') for k in state_dict):
+        state_dict = _strip(state_dict, 'module.')
+    expected = {k: v.shape for k, v in model.state_dict().items()}
+    missing, unexpected, mismatched = _compare(expected, state_dict)
+    if missing or unexpected or mismatched:
+        raise CheckpointLayoutError(
+            f'{path} does not fit the {type(model).__name__} of this config: '
+            f'{_differences(missing, unexpected, mismatched)}.')
 
 
 def load_backbone_checkpoint(module: torch.nn.Module, path: str,

@@ -60,8 +60,15 @@ class SqueezeExcite(nn.Module):
         return x * self.gate(scale)
 
 
+class InputError(ValueError):
+    """An input batch a backbone cannot take (the message says why)."""
+
+
 def drop_path(rate: float) -> nn.Module:
     """Stochastic depth for a residual branch; nothing at rate 0."""
+    if not 0 <= rate < 1:
+        raise ValueError(f'drop_path_rate must be in [0, 1), got a block '
+                         f'rate of {rate:g}.')
     return DropPath(rate) if rate > 0 else nn.Identity()
 
 
@@ -164,6 +171,9 @@ class MultiScaleBackbone(BaseModule):
     # in the channels-last memory format (oneDNN's native layout; depthwise
     # and 1x1 convs gain most); the maps they return keep that format.
     channels_last: bool = False
+    # Smallest input side the layers accept (below it a floor-mode strided
+    # conv has nothing left to slide over).
+    min_input_size: int = 1
 
     def __init__(self, out_indices, frozen_stages: int, norm_eval: bool,
                  init_cfg=None, pretrained: Optional[str] = None):
@@ -204,6 +214,8 @@ class MultiScaleBackbone(BaseModule):
         if len(set(normalised)) != len(normalised):
             raise ValueError(f'out_indices has duplicates: {indices!r}.')
         self.out_indices = tuple(sorted(normalised))
+        self.in_channels = next(m for m in self.modules()
+                                if isinstance(m, nn.Conv2d)).in_channels
         if self.channels_last:
             self.to(memory_format=torch.channels_last)
         if not isinstance(self.frozen_stages, int) or \
@@ -235,7 +247,41 @@ class MultiScaleBackbone(BaseModule):
         """Stride (w.r.t. the input) of each returned map."""
         return tuple(self.feature_strides[i] for i in self.out_indices)
 
+    def check_input(self, x: torch.Tensor) -> None:
+        """Raise :class:`InputError` naming what is wrong with an input batch
+        (layout, channels, emptiness, size, NaN/Inf) before a layer fails on
+        it with a message about its own weights, or returns NaN maps."""
+        name = type(self).__name__
+        if not isinstance(x, torch.Tensor):
+            raise InputError(f'{name} expects a float tensor of shape (N, '
+                             f'{self.in_channels}, H, W), got a '
+                             f'{type(x).__name__}.')
+        shape = 'x'.join(map(str, x.shape))
+        if x.dim() != 4 or not x.is_floating_point():
+            raise InputError(f'{name} expects a float tensor of shape (N, '
+                             f'{self.in_channels}, H, W), got {x.dtype} '
+                             f'{shape}.')
+        if x.shape[1] != self.in_channels:
+            raise InputError(f'{name} expects {self.in_channels} input '
+                             f'channels, got {x.shape[1]} (input {shape}); '
+                             f'load grey images as colour.')
+        if x.shape[0] == 0:
+            raise InputError(f'{name} got an empty batch (input {shape}).')
+        if min(x.shape[2:]) < self.min_input_size:
+            raise InputError(f'{name} needs inputs of at least '
+                             f'{self.min_input_size}x{self.min_input_size} '
+                             f'pixels, got {shape}.')
+        if torch.jit.is_tracing() or torch.jit.is_scripting() or \
+                torch.compiler.is_compiling():
+            return  # data-dependent checks do not trace
+        if not torch.isfinite(x).all():
+            bad = int((~torch.isfinite(x)).sum())
+            raise InputError(f'{name} input {shape} has {bad} NaN or '
+                             f'infinite values.')
+
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """(N, 3, H, W) -> the requested maps, each (N, C_i, H_i, W_i)."""
+        self.check_input(x)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         outs = []

@@ -328,6 +328,8 @@ class EdgeNeXt(MultiScaleBackbone):
         channels-last memory format.
     """
     channels_last = True
+    # stem 4x4 stride 4, then three 2x2 stride-2 downsamples, all unpadded
+    min_input_size = 32
 
     def __init__(self, arch: Union[str, dict] = 'small',
                  out_indices: Sequence[int] = (0, 1, 2, 3),

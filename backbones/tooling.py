@@ -121,7 +121,7 @@ def setup_cpu_distributed(cfg) -> None:
             find_unused_parameters=cfg.get('find_unused_parameters', False))
 
 
-def load_config(path: str, cfg_options: Optional[dict] = None):
+def load_config(path, cfg_options: Optional[dict] = None):
     """``Config.fromfile`` plus ``--cfg-options``, honouring custom_imports.
 
     ``Config.fromfile`` imports a config's ``custom_imports`` while parsing
@@ -130,9 +130,15 @@ def load_config(path: str, cfg_options: Optional[dict] = None):
     """
     from mmengine.config import Config
     from mmengine.utils import import_modules_from_strings
+    path = str(path)
     if not osp.isfile(path):
         raise ToolError(f'config file not found: {path}')
-    cfg = Config.fromfile(path)
+    if not path.endswith('.py'):
+        raise ToolError(f'{path} is not a Python config (.py) file')
+    try:
+        cfg = Config.fromfile(path)
+    except SyntaxError as err:
+        raise ToolError(f'{path}, line {err.lineno}: {err.msg}') from err
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
         if any(key == 'custom_imports' or key.startswith('custom_imports.')
@@ -193,12 +199,21 @@ def check_checkpoint(path: str) -> None:
     checkpoint deep inside the runner.
 
     Raises:
-        ToolError: the file is missing, or holds objects outside the
-            allow-list while ``--unsafe-load`` was not given.
+        ToolError: the file is missing, empty or damaged, or holds
+            objects outside the allow-list while ``--unsafe-load`` was not
+            given.
     """
     from .checkpoint import unsafe_load_allowed, untrusted_globals
     if not osp.isfile(path):
         raise ToolError(f'checkpoint not found: {path}')
+    if osp.getsize(path) == 0:
+        raise ToolError(f'checkpoint {path} is empty (0 bytes)')
+    with open(path, 'rb') as handle:
+        zipped = handle.read(2) == b'PK'  # torch's format since 1.6
+    damage = checkpoint_damage(path) if zipped else None
+    if damage:
+        raise ToolError(f'checkpoint {path} is damaged ({damage}): it was '
+                        f'cut short or corrupted')
     names = [] if unsafe_load_allowed() else untrusted_globals(path)
     if names:
         raise ToolError(
@@ -270,10 +285,15 @@ def load_run_config(args):
     return cfg
 
 
-def build_runner(cfg):
-    """Check the config's channels, start a CPU process group if needed
-    (:func:`setup_cpu_distributed`) and build its MMEngine runner."""
+def build_runner(cfg, loaders: Sequence[str] = ('train_dataloader',
+                                                'val_dataloader')):
+    """Check the config's channels, classes and the data of ``loaders``,
+    start a CPU process group if needed (:func:`setup_cpu_distributed`) and
+    build its MMEngine runner."""
+    from .data_checks import check_classes, check_data
     check_channels(cfg)
+    check_classes(cfg, loaders)
+    check_data(cfg, loaders)
     setup_cpu_distributed(cfg)
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
@@ -336,7 +356,10 @@ def check_channels(cfg) -> None:
         return
     backbone_cfg['init_cfg'] = None  # only the shapes matter here
     backbone_cfg.pop('pretrained', None)
-    backbone = MODELS.build(backbone_cfg)
+    try:
+        backbone = MODELS.build(backbone_cfg)
+    except (ValueError, TypeError) as err:
+        raise ToolError(f'model.backbone: {err}') from err
     problems = _channel_problems(model, list(backbone.out_channels))
     if problems:
         raise ToolError(
@@ -465,9 +488,11 @@ def user_errors() -> tuple:
     config, an argument) well enough to be printed instead of a traceback,
     wherever they are raised (also deep inside an MMEngine runner)."""
     from .checkpoint import CheckpointLayoutError, UntrustedCheckpointError
+    from .common import InputError
+    from .data_checks import DataError
     from .mxnet_params import MXNetParamsError
     return (ToolError, CheckpointLayoutError, UntrustedCheckpointError,
-            MXNetParamsError)
+            MXNetParamsError, DataError, InputError)
 
 
 def run_tool(main, argv: Optional[Sequence[str]] = None):

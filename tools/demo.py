@@ -84,6 +84,8 @@ def main(argv=None):
     tooling.check_channels(cfg)
     tooling.check_checkpoint(args.checkpoint)
     inferencer = build_inferencer(cfg, args.checkpoint, args.device)
+    from backbones.checkpoint import check_model_checkpoint
+    check_model_checkpoint(inferencer.model, args.checkpoint)
     if args.deploy:
         from backbones.deploy import switch_model_to_deploy
         switch_model_to_deploy(inferencer.model)

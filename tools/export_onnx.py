@@ -167,6 +167,9 @@ def main(argv=None):
         tooling.check_checkpoint(args.checkpoint)
     if args.checkpoint and not args.backbone_only:
         from mmengine.runner import load_checkpoint
+
+        from backbones.checkpoint import check_model_checkpoint
+        check_model_checkpoint(model, args.checkpoint)
         load_checkpoint(model, args.checkpoint, map_location='cpu',
                         strict=True)
     module = model.backbone if args.backbone_only else FlatOutputs(

@@ -6,7 +6,9 @@
 #   bash tools/run_demo.sh [extra tools/train.py arguments]
 #
 # Re-running resumes: a finished run goes straight to evaluation, a killed
-# one continues from its last checkpoint.
+# one continues from its last checkpoint.  It ends with the drawn
+# predictions in work_dirs/ssdlite_emo_2m_toy/predictions/ and the training
+# curves in work_dirs/ssdlite_emo_2m_toy/curves.png.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -20,4 +22,7 @@ start=$(date +%s)
 "$py" tools/train.py "$config" --work-dir "$work_dir" --resume "$@"
 echo "[demo] training took $(( $(date +%s) - start )) s"
 checkpoint="$(cat "$work_dir/last_checkpoint")"
-"$py" tools/test.py "$config" "$checkpoint" --work-dir "$work_dir"
+# Evaluate, drawing every validation image's boxes, then plot the curves.
+"$py" tools/test.py "$config" "$checkpoint" --work-dir "$work_dir" \
+    --show-dir "$work_dir/predictions"
+"$py" tools/plot_curves.py "$work_dir" --out "$work_dir/curves.png"

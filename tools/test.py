@@ -20,6 +20,8 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from backbones import tooling  # noqa: E402
+from backbones.checkpoint import check_model_checkpoint  # noqa: E402
+from backbones.data_checks import data_errors  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -61,7 +63,10 @@ def main(argv=None):
             cfg.test_evaluator, list) else [cfg.test_evaluator]
         cfg.test_evaluator = list(evaluators) + [
             dict(type='DumpResults', out_file_path=args.out)]
-    metrics = tooling.build_runner(cfg).test()
+    runner = tooling.build_runner(cfg, ['test_dataloader'])
+    check_model_checkpoint(runner.model, args.checkpoint)
+    with data_errors(cfg):
+        metrics = runner.test()
     print(f'Test results for {args.checkpoint}: '
           f'{tooling.summarize_metrics(metrics)}')
     if args.show_dir:

@@ -17,6 +17,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from backbones import tooling  # noqa: E402
+from backbones.data_checks import data_errors  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -81,7 +82,8 @@ def main(argv=None):
     cfg = build_cfg(args)
     runner = tooling.build_runner(cfg)
     try:
-        runner.train()
+        with data_errors(cfg):
+            runner.train()
     except KeyboardInterrupt:
         print(f'interrupted: {cfg.work_dir} keeps the checkpoints saved so '
               f'far; run the same command with --resume to continue',

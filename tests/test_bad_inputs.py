@@ -1,0 +1,314 @@
+"""Inputs a new user gets wrong, each answered by one line that names the
+problem (exit status 2 from the tools, a one-line ``ValueError`` from the
+backbones), never a traceback.  The README's table of bad inputs is this
+list."""
+import importlib.util
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from helpers import REPO, save_untrained
+
+TOY_SSDLITE = REPO / 'configs' / 'toy' / 'ssdlite_emo_2m_toy.py'
+TOY_LEVIT = REPO / 'configs' / 'toy' / 'ssdlite_levit_128s_toy.py'
+TRAIN_IMAGE = 'data/toy_coco/train2017/000001.jpg'
+TRAIN_ANN = 'data/toy_coco/annotations/instances_train2017.json'
+ONE_EPOCH = ['--cfg-options', 'train_cfg.max_epochs=1',
+             'train_dataloader.num_workers=0']
+
+
+def load_tool(script: str):
+    """``tools/<script>`` as a module (``test.py`` would otherwise be the
+    standard library's ``test`` package)."""
+    spec = importlib.util.spec_from_file_location(
+        f'mobiledense_tool_{script[:-3]}', REPO / 'tools' / script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def write_logs_to_captured_streams():
+    """MMEngine's loggers outlive a test; their console handlers would
+    write to the streams an earlier test captured (and closed)."""
+    import logging
+    import sys
+
+    from mmengine.logging import MMLogger
+    for logger in MMLogger._instance_dict.values():
+        for handler in logger.handlers:
+            if type(handler) is logging.StreamHandler:
+                handler.stream = sys.stdout  # setStream flushes the old one
+
+
+class Evil:
+    """Pickles to a call of ``os.system``: loading must never run it."""
+
+    def __reduce__(self):
+        return os.system, ('touch PWNED', )
+
+
+@pytest.fixture(scope='module')
+def workspace(tmp_path_factory):
+    """Small toy data and checkpoints, good and damaged."""
+    from make_toy_dataset import make
+    root = tmp_path_factory.mktemp('bad_inputs')
+    make('coco', root / 'data' / 'toy_coco', 8, 4, seed=0)
+    good = root / 'good.pth'
+    save_untrained(TOY_SSDLITE, good)
+    save_untrained(TOY_LEVIT, root / 'levit.pth')
+    (root / 'empty.pth').write_bytes(b'')
+    (root / 'truncated.pth').write_bytes(good.read_bytes()[:4000])
+    content = torch.load(good)
+    key = next(k for k in content['state_dict'] if k.startswith('backbone.'))
+    content['state_dict'][key + '_renamed'] = content['state_dict'].pop(key)
+    torch.save(content, root / 'renamed.pth')
+    torch.save({'state_dict': {}, 'meta': Evil()}, root / 'evil.pth')
+    (root / 'not_an_image.jpg').write_text('hello')
+    (root / 'syntax.py').write_text('model = dict(\n')
+    (root / 'notes.txt').write_text('model = 1\n')
+    (root / 'bad_magic.params').write_bytes(b'\x00' * 64)
+    from standin import write_mxnet_params
+    params = root / 'short.params'
+    write_mxnet_params(params, {'features.0.weight': torch.ones(16, 3, 3, 3)})
+    params.write_bytes(params.read_bytes()[:-20])
+    (root / 'run').mkdir()
+    return root
+
+
+def damaged_data(root: Path, change) -> Path:
+    """A copy of the workspace's toy data with ``change(copy)`` applied."""
+    copy = root / 'run' / change.__name__
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(root / 'data', copy / 'data')
+    change(copy)
+    return copy
+
+
+def corrupt_image(ws):
+    (ws / TRAIN_IMAGE).write_bytes(b'garbage')
+
+
+def missing_image(ws):
+    (ws / TRAIN_IMAGE).unlink()
+
+
+def malformed_annotations(ws):
+    (ws / TRAIN_ANN).write_text('{"images": [')
+
+
+def empty_annotations(ws):
+    (ws / TRAIN_ANN).write_text(
+        json.dumps({'images': [], 'annotations': [], 'categories': []}))
+
+
+def missing_annotations(ws):
+    (ws / TRAIN_ANN).unlink()
+
+
+def missing_data_root(ws):
+    shutil.rmtree(ws / 'data')
+
+
+# (id, tool, arguments ({ws} is the workspace), data change or None,
+#  a fragment of the one error line)
+TOOL_CASES = [
+    ('config-missing', 'train.py', ['{ws}/nope.py'], None,
+     'config file not found'),
+    ('config-syntax-error', 'train.py', ['{ws}/syntax.py'], None,
+     'syntax.py'),
+    ('config-not-python', 'train.py', ['{ws}/notes.txt'], None, 'notes.txt'),
+    ('cfg-options-unknown-arch', 'train.py',
+     [TOY_SSDLITE, '--cfg-options', 'model.backbone.arch=3M'], None,
+     "model.backbone: Unknown EMO arch '3M'"),
+    ('cfg-options-wrong-neck-channels', 'train.py',
+     [TOY_SSDLITE, '--cfg-options', 'model.neck.in_channels=[10,20]'], None,
+     'channel mismatch in the config'),
+    ('config-classes-mismatch', 'train.py',
+     [TOY_SSDLITE, '--cfg-options', 'model.bbox_head.num_classes=80'], None,
+     'model.bbox_head.num_classes is 80 but the train_dataloader dataset '
+     'has 4 classes'),
+    ('amp-without-gpu', 'train.py', [TOY_SSDLITE, '--amp'], None,
+     '--amp needs a CUDA GPU'),
+    ('data-root-missing', 'train.py', [TOY_SSDLITE], missing_data_root,
+     "data_root 'data/toy_coco/' does not exist"),
+    ('annotation-file-missing', 'train.py', [TOY_SSDLITE],
+     missing_annotations, 'instances_train2017.json\' does not exist'),
+    ('annotation-file-malformed', 'train.py', [TOY_SSDLITE, *ONE_EPOCH],
+     malformed_annotations, 'instances_train2017.json is not valid JSON'),
+    ('annotation-file-empty', 'train.py', [TOY_SSDLITE, *ONE_EPOCH],
+     empty_annotations, 'instances_train2017.json lists no images'),
+    ('image-corrupt', 'train.py', [TOY_SSDLITE, *ONE_EPOCH], corrupt_image,
+     f'cannot read image {TRAIN_IMAGE}: the file is corrupt'),
+    ('image-missing', 'train.py', [TOY_SSDLITE, *ONE_EPOCH], missing_image,
+     f'file not found: {TRAIN_IMAGE}'),
+    ('checkpoint-missing', 'test.py', [TOY_SSDLITE, '{ws}/nope.pth'], None,
+     'checkpoint not found'),
+    ('checkpoint-is-a-folder', 'test.py', [TOY_SSDLITE, '{ws}/run'], None,
+     'checkpoint not found'),
+    ('checkpoint-empty', 'test.py', [TOY_SSDLITE, '{ws}/empty.pth'], None,
+     'empty.pth is empty (0 bytes)'),
+    ('checkpoint-truncated', 'test.py', [TOY_SSDLITE, '{ws}/truncated.pth'],
+     None, 'truncated.pth is damaged'),
+    ('checkpoint-wrong-family', 'test.py', [TOY_SSDLITE, '{ws}/levit.pth'],
+     None, 'levit.pth does not fit the SingleStageDetector of this config'),
+    ('checkpoint-key-renamed', 'test.py', [TOY_SSDLITE, '{ws}/renamed.pth'],
+     None, '1 missing keys: backbone.'),
+    ('checkpoint-runs-code', 'test.py', [TOY_SSDLITE, '{ws}/evil.pth'], None,
+     'posix.system'),
+    ('test-out-not-pickle', 'test.py',
+     [TOY_SSDLITE, '{ws}/good.pth', '--out', 'x.json'], None,
+     '--out must end with .pkl'),
+    ('benchmark-unknown-arch', 'benchmark.py', ['backbone:EMO:3M'], None,
+     "Unknown EMO arch '3M'"),
+    ('benchmark-unknown-backbone', 'benchmark.py', ['backbone:ResNet:50'],
+     None, 'ResNet'),
+    ('benchmark-bad-python-spec', 'benchmark.py', ['python:nowhere'], None,
+     'python:MODULE:FUNCTION'),
+    ('export-zero-size', 'export_onnx.py',
+     [TOY_SSDLITE, '{ws}/x.onnx', '--shape', '0', '0'], None,
+     'at least 1x1'),
+    ('demo-image-missing', 'demo.py',
+     ['{ws}/nope.jpg', TOY_SSDLITE, '{ws}/good.pth'], None, 'nope.jpg'),
+    ('demo-not-an-image', 'demo.py',
+     ['{ws}/not_an_image.jpg', TOY_SSDLITE, '{ws}/good.pth'], None,
+     'cannot decode 1 image(s)'),
+    ('convert-source-missing', 'convert_checkpoint.py',
+     ['{ws}/nope.params', '{ws}/out.pth', 'AsymmNet:large'], None,
+     'checkpoint not found'),
+    ('convert-wrong-family', 'convert_checkpoint.py',
+     ['{ws}/levit.pth', '{ws}/out.pth', 'EMO:2M'], None,
+     'matches no known EMO layout'),
+    ('params-bad-magic', 'convert_checkpoint.py',
+     ['{ws}/bad_magic.params', '{ws}/out.pth', 'AsymmNet:large'], None,
+     'bad_magic.params'),
+    ('params-truncated', 'convert_checkpoint.py',
+     ['{ws}/short.params', '{ws}/out.pth', 'AsymmNet:large'], None,
+     'short.params'),
+    ('plot-no-logs', 'plot_curves.py', ['{ws}/run'], None, 'scalars.json'),
+]
+
+
+@pytest.mark.parametrize('case', TOOL_CASES, ids=[c[0] for c in TOOL_CASES])
+def test_tool_answers_in_one_line(case, workspace, monkeypatch, capsys):
+    from backbones import tooling
+    write_logs_to_captured_streams()
+    _, script, args, change, expected = case
+    if '--amp' in args and torch.cuda.is_available():
+        pytest.skip('--amp is an error only without a GPU')
+    cwd = damaged_data(workspace, change) if change else workspace
+    monkeypatch.chdir(cwd)
+    argv = [str(a).replace('{ws}', str(workspace)) for a in args]
+    if script in ('train.py', 'test.py'):
+        argv += ['--work-dir', str(cwd / 'run' / 'work_dir')]
+    with pytest.raises(SystemExit) as ended:
+        tooling.run_tool(load_tool(script).main, argv)
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith('error')]
+    assert ended.value.code == 2, err[-3000:]
+    assert 'Traceback' not in err, err[-3000:]
+    assert len(errors) == 1 and expected in errors[0], err[-3000:]
+    assert not (workspace / 'PWNED').exists()
+
+
+def test_boxes_outside_the_image_are_clipped_as_mmdet_does(workspace,
+                                                            monkeypatch):
+    """Boxes past the image border are clipped by mmdet's transforms and
+    boxes left empty are dropped: training goes on."""
+    def boxes_outside(ws):
+        path = ws / TRAIN_ANN
+        content = json.loads(path.read_text())
+        content['annotations'][0]['bbox'] = [-40, -40, 500, 500]
+        content['annotations'][1]['bbox'] = [5000, 5000, 30, 30]
+        path.write_text(json.dumps(content))
+
+    cwd = damaged_data(workspace, boxes_outside)
+    monkeypatch.chdir(cwd)
+    from backbones import tooling
+    runner = tooling.run_tool(load_tool('train.py').main, [
+        str(TOY_SSDLITE), '--work-dir', str(cwd / 'run' / 'work_dir'),
+        *ONE_EPOCH, 'train_dataloader.dataset.times=1'])
+    loss = runner.message_hub.get_scalar('train/loss').current()
+    assert torch.isfinite(torch.tensor(loss))
+
+
+BACKBONE_CASES = [
+    ('arch-unknown', 'EMO', dict(arch='3M'), "Unknown EMO arch '3M'"),
+    ('arch-dict-incomplete', 'EMO', dict(arch=dict(depths=[1, 2, 3, 4])),
+     'dims'),
+    ('out-index-out-of-range', 'LeViT', dict(out_indices=(7, )),
+     'out_indices entry 7 is out of range for LeViT'),
+    ('out-indices-duplicate', 'EdgeNeXt', dict(out_indices=(1, 1)),
+     'duplicates'),
+    ('frozen-stages-out-of-range', 'AsymmNet', dict(frozen_stages=9),
+     'frozen_stages=9 is out of range'),
+    ('width-above-one', 'AsymmNet', dict(widen_factor=1.25),
+     'above 1.0 the MXNet model cannot be built'),
+    ('bias-mode-unknown', 'LeViT', dict(bias_mode='nearest'),
+     'bias_mode must be one of'),
+    ('drop-path-rate-above-one', 'EMO', dict(drop_path_rate=2.0),
+     'drop_path_rate must be in [0, 1)'),
+    ('init-cfg-and-pretrained', 'EMO', dict(
+        pretrained='a.pth', init_cfg=dict(type='Pretrained', checkpoint='b')),
+     'either init_cfg or pretrained'),
+]
+
+
+@pytest.mark.parametrize('case', BACKBONE_CASES,
+                         ids=[c[0] for c in BACKBONE_CASES])
+def test_backbone_argument_is_one_line(case):
+    from mmengine.registry import MODELS
+    _, family, kwargs, expected = case
+    with pytest.raises((ValueError, TypeError)) as raised:
+        MODELS.build(dict(type=family, **kwargs))
+    assert expected in str(raised.value)
+    assert '\n' not in str(raised.value)
+
+
+def test_pretrained_file_missing_is_named(tmp_path):
+    from mmengine.registry import MODELS
+    backbone = MODELS.build(dict(type='EMO', init_cfg=dict(
+        type='Pretrained', checkpoint=str(tmp_path / 'emo.pth'))))
+    with pytest.raises(FileNotFoundError, match='emo.pth'):
+        backbone.init_weights()
+
+
+INPUT_CASES = [
+    ('one-channel', 'EMO', torch.randn(1, 1, 64, 64),
+     'expects 3 input channels, got 1'),
+    ('no-batch-dimension', 'LeViT', torch.randn(3, 64, 64),
+     'expects a float tensor of shape (N, 3, H, W)'),
+    ('uint8-image', 'AsymmNet', torch.zeros(1, 3, 64, 64, dtype=torch.uint8),
+     'torch.uint8'),
+    ('too-small-for-edgenext', 'EdgeNeXt', torch.randn(1, 3, 16, 40),
+     'needs inputs of at least 32x32 pixels'),
+    ('nan', 'EMO', torch.full((1, 3, 64, 64), float('nan')),
+     '12288 NaN or infinite values'),
+    ('empty-batch', 'LeViT', torch.randn(0, 3, 64, 64), 'empty batch'),
+]
+
+
+@pytest.mark.parametrize('case', INPUT_CASES,
+                         ids=[c[0] for c in INPUT_CASES])
+def test_backbone_input_is_one_line(case):
+    from mmengine.registry import MODELS
+    _, family, x, expected = case
+    backbone = MODELS.build(dict(type=family)).eval()
+    with pytest.raises(ValueError) as raised:
+        backbone(x)
+    assert expected in str(raised.value)
+    assert '\n' not in str(raised.value)
+
+
+def test_tiny_inputs_run_where_the_network_allows():
+    """One pixel is enough for the padded convolutions of EMO, LeViT and
+    AsymmNet: every map is then 1x1."""
+    from mmengine.registry import MODELS
+    for family in ('EMO', 'LeViT', 'AsymmNet'):
+        backbone = MODELS.build(dict(type=family)).eval()
+        with torch.no_grad():
+            maps = backbone(torch.randn(1, 3, 1, 1))
+        assert all(m.shape[-2:] == (1, 1) for m in maps), family
