@@ -416,7 +416,9 @@ def build_backbone(spec: str, **overrides):
     if len(parts) < 2 or not parts[0] or not parts[1]:
         raise ToolError(f'{spec!r}: a backbone is TYPE:ARCH[:key=value,...]'
                         f', e.g. EMO:1M')
-    cfg = dict(type=parts[0], arch=literal(parts[1]))
+    # An arch is a name ('128' included) unless written as a dict.
+    arch = literal(parts[1]) if parts[1].startswith('{') else parts[1]
+    cfg = dict(type=parts[0], arch=arch)
     for item in filter(None, ':'.join(parts[2:]).split(',')):
         key, sep, value = item.partition('=')
         if not sep:

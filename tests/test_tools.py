@@ -221,3 +221,10 @@ def test_resume_skips_damaged_and_best_checkpoints(tmp_path):
     assert reports == [f'warning: checkpoint {damaged} is damaged (File is '
                        f'not a zip file); trying the previous one']
     assert tooling.latest_good_checkpoint(str(tmp_path / 'none')) is None
+
+
+def test_backbone_spec_keeps_numeric_arch_names():
+    levit = tooling.build_backbone('LeViT:128:out_indices=4')
+    assert levit.out_channels == (384, )
+    asymmnet = tooling.build_backbone('AsymmNet:small:widen_factor=0.5')
+    assert asymmnet.widen_factor == 0.5

@@ -20,7 +20,9 @@ A SPEC is one of
 
 Every model and mode is timed in the same process, one call of each in turn
 (batch 1 by default, ``torch.inference_mode``): warm-up, then ``--reps``
-rounds; the table gives the median and minimum milliseconds, images/s,
+rounds, each timing every entry once after ``--rewarm`` untimed calls (the
+steady-state latency of a model that runs repeatedly, not of one whose
+weights the previous model pushed out of the caches); the table gives the median and minimum milliseconds, images/s,
 multiply-accumulates (mmengine's counter, as ``tools/get_flops.py``), the
 achieved MAC rate as a share of this machine's float32 matrix-multiply rate
 (measured in the same run), and the largest difference of each output from
@@ -78,6 +80,10 @@ def parse_args(argv=None):
     parser.add_argument('--reps', '--iters', type=int, default=20,
                         dest='reps')
     parser.add_argument('--warmup', type=int, default=3)
+    parser.add_argument('--rewarm', type=int, default=1,
+                        help='untimed calls before each timed one in a '
+                        'round (without them a model is timed with the '
+                        "previous model's weights in the caches)")
     parser.add_argument('--device', default='cuda' if
                         torch.cuda.is_available() else 'cpu')
     parser.add_argument('--fp16', action='store_true',
@@ -130,7 +136,8 @@ def build_spec(spec: str, args):
         if not isinstance(module, nn.Module):
             raise tooling.ToolError(f'{spec!r} returned a '
                                     f'{type(module).__name__}, not a module')
-        return spec[len('python:'):], module.eval(), (224, 224)
+        module.eval()  # some official models' train() returns None
+        return spec[len('python:'):], module, (224, 224)
     cfg = tooling.load_config(spec, args.cfg_options)
     tooling.check_channels(cfg)
     model = tooling.build_model(cfg).eval()
@@ -155,6 +162,10 @@ def onnx_runner(module: nn.Module, inputs: torch.Tensor, threads: int):
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        # Idle onnxruntime threads spin for a while after each run, taking
+        # the cores from whichever model is timed next.
+        options.add_session_config_entry('session.intra_op.allow_spinning',
+                                         '0')
         session = onnxruntime.InferenceSession(
             path, options, providers=['CPUExecutionProvider'])
     finally:
@@ -207,12 +218,17 @@ def build_entries(args, device) -> List[Entry]:
         [(s, s) for s in args.sizes] if args.sizes else [None]
     threads = torch.get_num_threads()
     entries = []
+    shared_inputs = {}  # one input per size, so outputs compare across specs
     for spec in args.specs:
         name, module, default_size = build_spec(spec, args)
         module = module.to(device)
         for size in sizes:
             size = size or default_size
-            inputs = torch.randn(args.batch, 3, *size, device=device)
+            if size not in shared_inputs:
+                generator = torch.Generator().manual_seed(len(shared_inputs))
+                shared_inputs[size] = torch.randn(
+                    args.batch, 3, *size, generator=generator).to(device)
+            inputs = shared_inputs[size]
             macs = count_macs(module, inputs)
             for mode in args.modes:
                 if mode == 'eager':
@@ -238,6 +254,8 @@ def time_entries(entries: List[Entry], args, device) -> None:
                 entry()
         for _ in range(args.reps):
             for entry in entries:  # interleaved: drift hits every model
+                for _ in range(args.rewarm):  # caches hold the last model
+                    entry()
                 synchronize(device)
                 start = time.perf_counter()
                 entry()
@@ -322,7 +340,8 @@ def benchmark(args) -> List[dict]:
         'CUDA') + f', torch {torch.__version__}'
     header = (f'{where}; batch {args.batch}, float32 matmul '
               f'{rate / 1e9:.0f} GMAC/s; {args.reps} interleaved rounds '
-              f'after {args.warmup} warm-up calls'
+              f'after {args.warmup} warm-up calls, {args.rewarm} untimed '
+              f'call(s) before each timed one'
               f'{", fp16 autocast" if args.fp16 else ""}.')
     text = markdown(rows, header)
     print(text)
