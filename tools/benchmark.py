@@ -142,8 +142,9 @@ def build_spec(spec: str, args):
     tooling.check_channels(cfg)
     model = tooling.build_model(cfg).eval()
     module = model.backbone if args.backbone_only else RawForward(model)
+    module.eval()  # mmdet's MobileNetV2.train() returns None
     name = os.path.splitext(os.path.basename(spec))[0]
-    return name, module.eval(), tuple(test_input_shape(cfg))
+    return name, module, tuple(test_input_shape(cfg))
 
 
 def deployed(module: nn.Module) -> nn.Module:
