@@ -271,6 +271,9 @@ def check_model_checkpoint(model: torch.nn.Module, path: str) -> None:
         CheckpointLayoutError: naming the missing, unexpected and
             mis-shaped keys.
     """
+    from mmengine.model import is_model_wrapper
+    if is_model_wrapper(model):  # distributed: DDP around the model
+        model = model.module
     state_dict, _ = extract_state_dict(load_file(path), source=path)
     if state_dict and all(k.startswith('module.') for k in state_dict):
         state_dict = _strip(state_dict, 'module.')
