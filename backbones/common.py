@@ -67,8 +67,8 @@ class InputError(ValueError):
 def drop_path(rate: float) -> nn.Module:
     """Stochastic depth for a residual branch; nothing at rate 0."""
     if not 0 <= rate < 1:
-        raise ValueError(f'drop_path_rate must be in [0, 1), got a block '
-                         f'rate of {rate:g}.')
+        raise ValueError(f'drop_path_rate must be in [0, 1): a block would '
+                         f'drop its residual with probability {rate:g}.')
     return DropPath(rate) if rate > 0 else nn.Identity()
 
 

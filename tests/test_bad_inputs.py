@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import backbones  # noqa: F401  (registers the backbones)
 from helpers import REPO, save_untrained
 
 TOY_SSDLITE = REPO / 'configs' / 'toy' / 'ssdlite_emo_2m_toy.py'
@@ -252,7 +253,7 @@ BACKBONE_CASES = [
     ('bias-mode-unknown', 'LeViT', dict(bias_mode='nearest'),
      'bias_mode must be one of'),
     ('drop-path-rate-above-one', 'EMO', dict(drop_path_rate=2.0),
-     'drop_path_rate must be in [0, 1)'),
+     'drop_path_rate must be in [0, 1): a block would drop'),
     ('init-cfg-and-pretrained', 'EMO', dict(
         pretrained='a.pth', init_cfg=dict(type='Pretrained', checkpoint='b')),
      'either init_cfg or pretrained'),
@@ -316,3 +317,23 @@ def test_tiny_inputs_run_where_the_network_allows():
         with torch.no_grad():
             maps = backbone(torch.randn(1, 3, 1, 1))
         assert all(m.shape[-2:] == (1, 1) for m in maps), family
+
+
+def test_ctrl_c_names_the_resumable_work_dir(workspace, monkeypatch, capsys):
+    """Ctrl-C ends train.py with exit status 130 and the command that
+    continues (what a killed run leaves behind is resumable:
+    test_end_to_end.py kills one with SIGKILL and resumes it)."""
+    from mmengine.runner import Runner
+
+    def interrupted(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Runner, 'train', interrupted)
+    monkeypatch.chdir(workspace)
+    write_logs_to_captured_streams()
+    work_dir = workspace / 'run' / 'interrupted'
+    with pytest.raises(SystemExit) as ended:
+        load_tool('train.py').main([str(TOY_SSDLITE), '--work-dir',
+                                    str(work_dir)])
+    assert ended.value.code == 130
+    assert f'{work_dir} keeps the checkpoints' in capsys.readouterr().err
