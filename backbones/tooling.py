@@ -393,6 +393,12 @@ def build_model(cfg, init_weights: bool = False):
     return model
 
 
+def has_batchnorm(model) -> bool:
+    """Whether training ``model`` normalises with batch statistics."""
+    from torch.nn.modules.batchnorm import _BatchNorm
+    return any(isinstance(m, _BatchNorm) for m in model.modules())
+
+
 def build_backbone(spec: str, **overrides):
     """One of our backbones from ``TYPE:ARCH[:key=value,...]``, e.g.
     ``AsymmNet:small:widen_factor=0.5`` (values are Python literals).

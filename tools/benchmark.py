@@ -74,7 +74,9 @@ def parse_args(argv=None):
     size.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'))
     parser.add_argument('--modes', nargs='+', choices=MODES,
                         default=['eager'])
-    parser.add_argument('--batch', type=int, default=1)
+    parser.add_argument('--batch', type=int,
+                        help="images per call (default 1; with --train the "
+                        "config's training batch size)")
     parser.add_argument('--threads', type=int,
                         help='CPU threads (default: torch default)')
     parser.add_argument('--reps', '--iters', type=int, default=20,
@@ -368,6 +370,12 @@ def train_split(args) -> dict:
     model = tooling.build_model(cfg, init_weights=True).to(device).train()
     optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     loader_cfg = copy.deepcopy(cfg.train_dataloader)
+    args.batch = args.batch or loader_cfg.batch_size
+    if args.batch < 2 and tooling.has_batchnorm(model):
+        raise tooling.ToolError(
+            f'--batch {args.batch} cannot train this model: its BatchNorm '
+            f'layers need more than one image (the config trains with '
+            f'{loader_cfg.batch_size})')
     loader_cfg.batch_size = args.batch
     try:
         loader = Runner.build_dataloader(loader_cfg, seed=0)
@@ -427,6 +435,7 @@ def main(argv=None):
         raise tooling.ToolError('--fp16 needs a CUDA device')
     if args.train:
         return train_split(args)
+    args.batch = args.batch or 1
     return benchmark(args)
 
 
