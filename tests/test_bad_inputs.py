@@ -340,3 +340,11 @@ def test_ctrl_c_names_the_resumable_work_dir(workspace, monkeypatch, capsys):
                                     str(work_dir)])
     assert ended.value.code == 130
     assert f'{work_dir} keeps the checkpoints' in capsys.readouterr().err
+
+
+def test_huge_finite_inputs_are_not_mistaken_for_nan():
+    """The NaN check sums the input; a sum that overflows is recounted."""
+    from mmengine.registry import MODELS
+    backbone = MODELS.build(dict(type='AsymmNet', arch='small')).eval()
+    with torch.no_grad():
+        backbone(torch.full((1, 3, 32, 32), 3e37))
