@@ -162,6 +162,12 @@ def apply_deploy(cfg, requested: bool = False) -> bool:
     return True
 
 
+def check_score_thr(option: str, value: float) -> None:
+    """A box-score threshold is a probability."""
+    if not 0 <= value <= 1:
+        raise ToolError(f'{option} must be in [0, 1], got {value}')
+
+
 def enable_show_dir(cfg, show_dir: str, score_thr: float = 0.3) -> str:
     """Draw every test image's predictions into ``show_dir`` with the
     config's own mmdet/mmseg visualization hook (as their ``test.py
@@ -171,9 +177,7 @@ def enable_show_dir(cfg, show_dir: str, score_thr: float = 0.3) -> str:
     if hook is None:
         raise ToolError('--show-dir needs default_hooks.visualization in the '
                         'config (mmdet/mmseg default_runtime has it)')
-    if not 0 <= score_thr <= 1:
-        raise ToolError(f'--show-score-thr must be in [0, 1], got '
-                        f'{score_thr}')
+    check_score_thr('--show-score-thr', score_thr)
     show_dir = osp.abspath(show_dir)
     hook['draw'] = True
     if cfg.get('default_scope') == 'mmdet':
@@ -266,6 +270,23 @@ def latest_good_checkpoint(work_dir: str, report=print) -> Optional[str]:
         report(f'warning: checkpoint {path} is damaged ({damage}); trying '
                f'the previous one')
     return None
+
+
+def replace_readme_block(name: str, text: str) -> None:
+    """Put ``text`` between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->``
+    in the project's README.md (the tables our tools generate)."""
+    import re
+    start, end = f'<!-- {name}:start -->', f'<!-- {name}:end -->'
+    readme = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
+                      'README.md')
+    with open(readme) as handle:
+        content = handle.read()
+    if start not in content or end not in content:
+        raise ToolError(f'README.md has no {start} ... {end} block')
+    content = re.sub(f'{re.escape(start)}.*{re.escape(end)}',
+                     lambda _: f'{start}\n{text}\n{end}', content, flags=re.S)
+    with open(readme, 'w') as handle:
+        handle.write(content)
 
 
 def default_work_dir(config_path: str) -> str:

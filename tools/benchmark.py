@@ -304,20 +304,6 @@ def markdown(rows: List[dict], header: str) -> str:
     return '\n'.join(lines)
 
 
-def write_readme(name: str, text: str) -> None:
-    import re
-    start, end = f'<!-- speed-{name}:start -->', f'<!-- speed-{name}:end -->'
-    readme = os.path.join(REPO, 'README.md')
-    with open(readme) as handle:
-        content = handle.read()
-    if start not in content or end not in content:
-        raise tooling.ToolError(f'README.md has no {start} ... {end} block')
-    content = re.sub(f'{re.escape(start)}.*{re.escape(end)}',
-                     lambda _: f'{start}\n{text}\n{end}', content, flags=re.S)
-    with open(readme, 'w') as handle:
-        handle.write(content)
-
-
 def machine(device: torch.device) -> str:
     if device.type == 'cuda':
         return torch.cuda.get_device_name(device)
@@ -353,7 +339,7 @@ def benchmark(args) -> List[dict]:
             json.dump(dict(machine=where, matmul_gmacs_per_s=rate / 1e9,
                            rows=rows), handle, indent=1)
     if args.write_readme:
-        write_readme(args.write_readme, text)
+        tooling.replace_readme_block(f'speed-{args.write_readme}', text)
         print(f'updated README.md (speed-{args.write_readme})')
     return rows
 

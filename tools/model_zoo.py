@@ -11,7 +11,6 @@ operators, and convolutions/linear layers only.
 import argparse
 import json
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -22,7 +21,6 @@ sys.path.insert(0, str(REPO / 'tools'))
 from backbones import tooling  # noqa: E402
 from get_flops import complexity  # noqa: E402
 
-START, END = '<!-- model-zoo:start -->', '<!-- model-zoo:end -->'
 METRIC_NAMES = {'mmdet': 'COCO mAP', 'mmseg': 'ADE20K mIoU'}
 
 
@@ -72,16 +70,6 @@ def table() -> str:
     return '\n'.join(lines)
 
 
-def write_readme(text: str) -> None:
-    readme = REPO / 'README.md'
-    content = readme.read_text()
-    if START not in content or END not in content:
-        raise tooling.ToolError(f'README.md has no {START} ... {END} block')
-    block = f'{START}\n{text}\n{END}'
-    readme.write_text(re.sub(f'{re.escape(START)}.*{re.escape(END)}',
-                             lambda _: block, content, flags=re.S))
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--write-readme', action='store_true',
@@ -91,7 +79,7 @@ def main(argv=None):
     text = table()
     print(text)
     if args.write_readme:
-        write_readme(text)
+        tooling.replace_readme_block('model-zoo', text)
         print(f'updated {os.path.relpath(REPO / "README.md")}')
 
 
