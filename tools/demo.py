@@ -72,9 +72,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     tooling.preflight()
     tooling.apply_unsafe_load(args.unsafe_load)
-    if not 0 <= args.score_thr <= 1:
-        raise tooling.ToolError(f'--score-thr must be in [0, 1], got '
-                                f'{args.score_thr}')
+    tooling.check_score_thr('--score-thr', args.score_thr)
     images = list_images(args.images)
     bad = unreadable(images)
     if bad:
