@@ -152,6 +152,14 @@ class ClearsCacheOnTrainOrLoad:
     """Mixin for a module holding a :class:`ParameterCache` in
     ``param_cache``: training or loading weights empties it."""
 
+    def parameter_derived(self, key: Hashable, params: Iterable[torch.Tensor],
+                          compute: Callable[[], torch.Tensor]) -> torch.Tensor:
+        """``compute()`` afresh in training (gradients must reach the
+        parameters), from the cache in eval mode."""
+        if self.training:
+            return compute()
+        return self.param_cache.get(key, params, compute)
+
     def train(self, mode: bool = True):
         if mode:
             self.param_cache.clear()

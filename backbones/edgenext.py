@@ -83,12 +83,9 @@ class FourierPositionalEncoding(ClearsCacheOnTrainOrLoad, nn.Module):
         self.param_cache = ParameterCache()
 
     def forward(self, batch: int, height: int, width: int) -> torch.Tensor:
-        if self.training:
-            pos = self.encode(height, width)
-        else:
-            pos = self.param_cache.get(
-                (height, width), self.token_projection.parameters(),
-                lambda: self.encode(height, width))
+        pos = self.parameter_derived((height, width),
+                                     self.token_projection.parameters(),
+                                     lambda: self.encode(height, width))
         return pos.expand(batch, -1, -1, -1)
 
     def encode(self, height: int, width: int) -> torch.Tensor:

@@ -179,10 +179,8 @@ class OffsetBiasAttention(ClearsCacheOnTrainOrLoad, nn.Module):
         parameters only); training always gathers afresh so that gradients
         reach the table.
         """
-        if self.training:
-            return self._gather_bias(grid)
-        return self.param_cache.get(tuple(grid), [self.attention_biases],
-                                    lambda: self._gather_bias(grid))
+        return self.parameter_derived(tuple(grid), [self.attention_biases],
+                                      lambda: self._gather_bias(grid))
 
     def _gather_bias(self, grid: Tuple[int, int]) -> torch.Tensor:
         side = self.trained_grid
