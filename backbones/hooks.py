@@ -5,7 +5,6 @@ import random
 import numpy as np
 import torch
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 
 from .deploy import switch_model_to_deploy
@@ -21,9 +20,7 @@ class SwitchToDeployHook(Hook):
     priority = 'VERY_HIGH'
 
     def before_test(self, runner) -> None:
-        model = runner.model.module if is_model_wrapper(runner.model) \
-            else runner.model
-        switch_model_to_deploy(model)
+        switch_model_to_deploy(runner.model)  # wrappers included
 
 
 @HOOKS.register_module()

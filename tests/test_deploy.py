@@ -182,3 +182,17 @@ def test_exportable_adaptive_pool_equals_pytorch(size, out):
         got = pool(x)
     assert type(pool[0]) is torch.nn.AdaptiveAvgPool2d
     torch.testing.assert_close(got, want)
+
+
+def test_switch_to_deploy_hook_switches_the_runner_model():
+    """What ``deploy = True`` / ``--deploy`` add to a test run."""
+    import types
+    pytest.importorskip('mmdet')
+    from backbones import tooling
+    from helpers import REPO
+    cfg = tooling.load_config(str(REPO / 'configs' /
+                                  'ssdlite_levit_128s_coco.py'))
+    model = tooling.build_model(cfg, init_weights=True)
+    SwitchToDeployHook().before_test(types.SimpleNamespace(model=model))
+    assert model.backbone.deployed and not model.training
+    assert not [m for m in model.modules() if isinstance(m, _BatchNorm)]

@@ -11,8 +11,9 @@ segmentation logits): box decoding and NMS belong to the deployment runtime
 the model after ``switch_to_deploy`` (BatchNorm folded, parameter-only
 tables cached).  Every output is compared with PyTorch's and the export
 fails (exit 2) when one differs by more than ``--tolerance`` (default 1e-3)
-relative to that output's largest value.  The input is ``(1, 3, H, W)`` at the config's test size
-unless ``--shape`` says otherwise; height and width are exported as fixed.
+relative to that output's largest value.  The input is ``(1, 3, H, W)`` at
+the config's test size unless ``--shape`` says otherwise; height and width
+are exported as fixed.
 """
 import argparse
 import contextlib
