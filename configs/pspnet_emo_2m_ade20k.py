@@ -37,5 +37,8 @@ param_scheduler = [
     dict(type='PolyLR', power=0.9, eta_min=0.0, begin=0, end=80000,
          by_epoch=False)
 ]
+# The official runs: 4 images x 8 GPUs.  `tools/train.py --auto-scale-lr`
+# scales the learning rate for another total batch.
+auto_scale_lr = dict(enable=False, base_batch_size=32)
 # Save every 4k iterations (not 8k) so a crash costs less.
 default_hooks = dict(checkpoint=dict(interval=4000, max_keep_ckpts=3))

@@ -23,3 +23,7 @@ model = dict(
         in_channels=(112, 960),
         out_channels=(112, 960, 512, 256, 256, 128)),
     bbox_head=dict(in_channels=(112, 960, 512, 256, 256, 128)))
+
+# The EMO recipe's exemption follows EMO's official layer names; with no
+# official run for this backbone, every norm layer is exempt from decay.
+optim_wrapper = dict(paramwise_cfg=dict(_delete_=True, norm_decay_mult=0.0))

@@ -19,3 +19,7 @@ model = dict(
         in_channels=(160, 304),
         out_channels=(160, 304, 512, 256, 256, 128)),
     bbox_head=dict(in_channels=(160, 304, 512, 256, 256, 128)))
+
+# The EMO recipe's exemption follows EMO's official layer names; with no
+# official run for this backbone, every norm layer is exempt from decay.
+optim_wrapper = dict(paramwise_cfg=dict(_delete_=True, norm_decay_mult=0.0))

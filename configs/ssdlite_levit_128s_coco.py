@@ -23,6 +23,11 @@ model = dict(
         out_channels=(128, 256, 512, 256, 256, 128)),
     bbox_head=dict(in_channels=(128, 256, 512, 256, 256, 128)))
 
-# No weight decay on the attention-bias tables, as in the official training.
+# The EMO recipe's exemption follows EMO's official layer names; with no
+# official run for this backbone, every norm layer is exempt from decay, and
+# so are the attention-bias tables, as in the official ImageNet training.
 optim_wrapper = dict(
-    paramwise_cfg=dict(custom_keys={'attention_biases': dict(decay_mult=0.)}))
+    paramwise_cfg=dict(
+        _delete_=True,
+        norm_decay_mult=0.0,
+        custom_keys={'attention_biases': dict(decay_mult=0.)}))

@@ -1,13 +1,8 @@
-import sys
+"""Shared fixtures.  The package is installed (editable) by the set-up;
+pytest puts this folder on the path for ``helpers`` and ``standin``."""
 import warnings
-from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / 'tests'))
-sys.path.insert(0, str(REPO / 'tools'))
 
 warnings.filterwarnings('ignore', message='pkg_resources is deprecated')
 
@@ -23,7 +18,7 @@ def toy_workspace(tmp_path_factory):
     """A directory with ``data/toy_coco`` and ``data/toy_ade20k`` (the
     relative paths the toy configs use), generated once per session."""
     root = tmp_path_factory.mktemp('toy_workspace')
-    from make_toy_dataset import make
+    from backbones.data.toy import make
     make('coco', root / 'data' / 'toy_coco', 400, 100, seed=0)
     make('ade20k', root / 'data' / 'toy_ade20k', 300, 60, seed=0)
     return root

@@ -1,5 +1,6 @@
 """Helpers shared by the tests."""
 import os
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -19,11 +20,40 @@ def run_tool(script: str, *args, cwd=None, env=None, timeout=1800):
         timeout=timeout)
 
 
+def tool_main(script: str):
+    """The ``main`` of ``tools/<script>``, to run its command line in this
+    process (a fresh interpreter per case would cost seconds of imports).
+    Tests call tools only through their command lines; what they test of
+    the library they import from the package."""
+    namespace = runpy.run_path(str(REPO / 'tools' / script),
+                               run_name=f'mobiledense_tool_{script[:-3]}')
+    return namespace['main']
+
+
 def save_untrained(config, path):
     """An untrained model of a config, saved like a training checkpoint."""
-    from backbones import tooling
+    from backbones import cli
     torch.manual_seed(0)
-    model = tooling.build_model(tooling.load_config(str(config)),
-                                init_weights=True)
+    model = cli.build_model(cli.load_config(str(config)),
+                            init_weights=True)
     torch.save({'meta': {'epoch': 0}, 'state_dict': model.state_dict()},
                path)
+
+
+def randomise(model: torch.nn.Module) -> None:
+    """Statistics and scales far from their initial values, so that a fold
+    that drops or misplaces one shows."""
+    from torch.nn.modules.batchnorm import _BatchNorm
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, _BatchNorm):
+                for tensor, low, high in (
+                        (module.running_mean, -0.5, 0.5),
+                        (module.running_var, 0.5, 2.0),
+                        (module.weight, 0.5, 1.5), (module.bias, -0.3, 0.3)):
+                    tensor.copy_(torch.rand(tensor.shape, generator=gen) *
+                                 (high - low) + low)
+        for name, param in model.named_parameters():
+            if 'gamma' in name:
+                param.copy_(torch.rand(param.shape, generator=gen) + 0.1)

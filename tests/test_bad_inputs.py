@@ -2,7 +2,6 @@
 problem (exit status 2 from the tools, a one-line ``ValueError`` from the
 backbones), never a traceback.  The README's table of bad inputs is this
 list."""
-import importlib.util
 import json
 import os
 import shutil
@@ -11,8 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-import backbones  # noqa: F401  (registers the backbones)
-from helpers import REPO, save_untrained
+from helpers import REPO, save_untrained, tool_main
 
 TOY_SSDLITE = REPO / 'configs' / 'toy' / 'ssdlite_emo_2m_toy.py'
 TOY_LEVIT = REPO / 'configs' / 'toy' / 'ssdlite_levit_128s_toy.py'
@@ -20,16 +18,6 @@ TRAIN_IMAGE = 'data/toy_coco/train2017/000001.jpg'
 TRAIN_ANN = 'data/toy_coco/annotations/instances_train2017.json'
 ONE_EPOCH = ['--cfg-options', 'train_cfg.max_epochs=1',
              'train_dataloader.num_workers=0']
-
-
-def load_tool(script: str):
-    """``tools/<script>`` as a module (``test.py`` would otherwise be the
-    standard library's ``test`` package)."""
-    spec = importlib.util.spec_from_file_location(
-        f'mobiledense_tool_{script[:-3]}', REPO / 'tools' / script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def write_logs_to_captured_streams():
@@ -55,7 +43,7 @@ class Evil:
 @pytest.fixture(scope='module')
 def workspace(tmp_path_factory):
     """Small toy data and checkpoints, good and damaged."""
-    from make_toy_dataset import make
+    from backbones.data.toy import make
     root = tmp_path_factory.mktemp('bad_inputs')
     make('coco', root / 'data' / 'toy_coco', 8, 4, seed=0)
     good = root / 'good.pth'
@@ -199,7 +187,7 @@ TOOL_CASES = [
 @pytest.mark.parametrize('case', TOOL_CASES, ids=[c[0] for c in TOOL_CASES])
 def test_tool_answers_in_one_line(case, workspace, monkeypatch, capsys,
                                   record_property):
-    from backbones import tooling
+    from backbones import cli
     write_logs_to_captured_streams()
     _, script, args, change, expected = case
     if '--amp' in args and torch.cuda.is_available():
@@ -210,7 +198,7 @@ def test_tool_answers_in_one_line(case, workspace, monkeypatch, capsys,
     if script in ('train.py', 'test.py'):
         argv += ['--work-dir', str(cwd / 'run' / 'work_dir')]
     with pytest.raises(SystemExit) as ended:
-        tooling.run_tool(load_tool(script).main, argv)
+        cli.run_tool(tool_main(script), argv)
     err = capsys.readouterr().err
     errors = [line for line in err.splitlines() if line.startswith('error')]
     assert ended.value.code == 2, err[-3000:]
@@ -221,7 +209,7 @@ def test_tool_answers_in_one_line(case, workspace, monkeypatch, capsys,
 
 
 def test_boxes_outside_the_image_are_clipped_as_mmdet_does(workspace,
-                                                            monkeypatch):
+                                                           monkeypatch):
     """Boxes past the image border are clipped by mmdet's transforms and
     boxes left empty are dropped: training goes on."""
     def boxes_outside(ws):
@@ -233,8 +221,8 @@ def test_boxes_outside_the_image_are_clipped_as_mmdet_does(workspace,
 
     cwd = damaged_data(workspace, boxes_outside)
     monkeypatch.chdir(cwd)
-    from backbones import tooling
-    runner = tooling.run_tool(load_tool('train.py').main, [
+    from backbones import cli
+    runner = cli.run_tool(tool_main('train.py'), [
         str(TOY_SSDLITE), '--work-dir', str(cwd / 'run' / 'work_dir'),
         *ONE_EPOCH, 'train_dataloader.dataset.times=1'])
     loss = runner.message_hub.get_scalar('train/loss').current()
@@ -336,8 +324,8 @@ def test_ctrl_c_names_the_resumable_work_dir(workspace, monkeypatch, capsys):
     write_logs_to_captured_streams()
     work_dir = workspace / 'run' / 'interrupted'
     with pytest.raises(SystemExit) as ended:
-        load_tool('train.py').main([str(TOY_SSDLITE), '--work-dir',
-                                    str(work_dir)])
+        tool_main('train.py')([str(TOY_SSDLITE), '--work-dir',
+                               str(work_dir)])
     assert ended.value.code == 130
     assert f'{work_dir} keeps the checkpoints' in capsys.readouterr().err
 

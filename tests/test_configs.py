@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from backbones import tooling
+from backbones import cli
+from backbones.data.synthetic import synthetic_batch
 from helpers import REPO
 
 CONFIGS = sorted(p for p in (REPO / 'configs').glob('*.py'))
@@ -22,7 +23,7 @@ def config_id(path: Path) -> str:
 def load(path):
     pytest.importorskip('mmdet')
     pytest.importorskip('mmseg')
-    return tooling.load_config(str(path))
+    return cli.load_config(str(path))
 
 
 @pytest.mark.parametrize('path', CONFIGS + TOY_CONFIGS + EXAMPLES,
@@ -30,12 +31,12 @@ def load(path):
 def test_config_trains_one_step_and_infers(path):
     from mmengine.optim import build_optim_wrapper
     cfg = load(path)
-    tooling.check_channels(cfg)
+    cli.check_channels(cfg)
     size = (320, 320) if cfg.default_scope == 'mmdet' else (128, 128)
     if cfg.default_scope == 'mmseg':  # it pads every input to its crop size
         cfg.model.data_preprocessor.size = size
-    model = tooling.build_model(cfg, init_weights=True)
-    batch = tooling.synthetic_batch(model, cfg.default_scope, size)
+    model = cli.build_model(cfg, init_weights=True)
+    batch = synthetic_batch(model, cfg.default_scope, size)
     model.train()
     optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     # Frozen layers and backbone layers after the deepest map do not train.
@@ -76,8 +77,8 @@ def test_real_config_points_at_standard_layout_and_weights(path):
 def test_channel_mismatch_is_reported_clearly():
     cfg = load(REPO / 'configs' / 'ssdlite_emo_2m_coco.py')
     cfg.model.backbone.arch = '5M'
-    with pytest.raises(tooling.ToolError) as info:
-        tooling.check_channels(cfg)
+    with pytest.raises(cli.ToolError) as info:
+        cli.check_channels(cfg)
     assert str(info.value) == (
         "channel mismatch in the config: backbone EMO(arch='5M', "
         'out_indices=(3, 4)) gives (160, 288), but neck.in_channels is '
@@ -90,7 +91,7 @@ README = (REPO / 'README.md').read_text()
 
 @pytest.mark.parametrize('path', CONFIGS, ids=config_id)
 def test_params_match_paper_and_readme_zoo(path):
-    from get_flops import count_params
+    from backbones.analysis import count_params
     params = count_params(load(path)) / 1e6
     published = PAPER[path.stem]['params']  # every config has an entry
     # EdgeNeXt's published SSDLite uses the authors' unreleased head; only
@@ -114,9 +115,57 @@ def test_paper_flops_match_one_counting_convention(path):
     """Each published EMO FLOPs value is, to its 0.1 G precision, either our
     full count or our conv/linear count (what mmcv 1.x hook counters see:
     no attention products); the gap between the two is the attention."""
-    from get_flops import complexity
+    from backbones.analysis import complexity
     measured = complexity(load(path))
     published = PAPER[path.stem]['flops'] * 1e9
     closest = min(abs(measured['flops'] - published),
                   abs(measured['dense_flops'] - published))
     assert closest <= 0.05e9 + 1e6, (path.stem, measured)
+
+
+@pytest.mark.parametrize('arch', ['1m', '2m', '5m', '6m'])
+def test_ssdlite_emo_decays_exactly_what_the_official_run_decays(arch):
+    """The official SSDLite-EMO config exempts from weight decay exactly the
+    parameters whose official name contains 'norm' (iRMB pre-norms and
+    depthwise BatchNorms); the stem BN and the neck/head BNs are decayed."""
+    from mmengine.optim import build_optim_wrapper
+
+    from backbones import EMO
+    from standin import load_manifest, standin_state_dict
+    cfg = load(REPO / 'configs' / f'ssdlite_emo_{arch}_coco.py')
+    model = cli.build_model(cfg)
+    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    names = {id(p): n for n, p in model.named_parameters()}
+    exempt = {names[id(p)] for group in wrapper.optimizer.param_groups
+              if group['weight_decay'] == 0 for p in group['params']}
+    official = standin_state_dict(load_manifest(f'emo_{arch}'))
+    normed = {k: v for k, v in official.items() if 'norm' in k and
+              k.endswith(('.weight', '.bias'))}
+    converted, _ = EMO.convert_official(normed)
+    expected = {f'backbone.{k}' for k in converted}
+    assert exempt == expected
+    assert 'backbone.layers.0.0.bn.weight' not in exempt  # the stem BN
+    decayed_bns = [n for n in names.values() if n.startswith(
+        ('neck.', 'bbox_head.')) and '.bn.' in n]
+    assert len(decayed_bns) == 2 * 24 and not exempt & set(decayed_bns)
+
+
+@pytest.mark.parametrize(
+    'path', [p for p in CONFIGS if p.stem.startswith('retinanet_')],
+    ids=config_id)
+def test_retinanet_freezes_up_to_the_first_fpn_map(path):
+    """In every family the maps before the first FPN input are frozen and
+    that input (P3's source) trains."""
+    cfg = load(path)
+    backbone, neck = cfg.model.backbone, cfg.model.neck
+    first_fpn_map = backbone.out_indices[neck.get('start_level', 0)]
+    assert backbone.frozen_stages == first_fpn_map - 1
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=config_id)
+def test_auto_scale_lr_is_the_official_total_batch(path):
+    """SSDLite ran 24 x 8 GPUs, RetinaNet and segmentation 4 x 8."""
+    cfg = load(path)
+    official = 192 if path.stem.startswith('ssdlite_') else 32
+    assert cfg.auto_scale_lr.base_batch_size == official
+    assert cfg.train_dataloader.batch_size * 8 == official

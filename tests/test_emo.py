@@ -1,5 +1,4 @@
 """The EMO backbone: architecture, outputs, freezing and arguments."""
-import math
 import subprocess
 import sys
 
@@ -8,7 +7,7 @@ import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from backbones import EMO
-from backbones.emo import tokens_to_map, window_tokens
+from backbones.models.emo import tokens_to_map, window_tokens
 from helpers import REPO
 from standin import load_manifest, standin_state_dict
 
@@ -26,30 +25,6 @@ STRIDES = (2, 4, 8, 16, 32)
 def test_parameter_count_matches_official(arch):
     model = EMO(arch)
     assert sum(p.numel() for p in model.parameters()) == PARAMS[arch]
-
-
-@pytest.mark.parametrize('arch', ARCHS)
-@pytest.mark.parametrize('index', range(5))
-@pytest.mark.parametrize('size', [(161, 203), (224, 224), (97, 64)])
-def test_each_output_index_shape_and_stride(arch, index, size):
-    model = EMO(arch, out_indices=(index, )).eval()
-    with torch.no_grad():
-        (out, ) = model(torch.randn(1, 3, *size))
-    channels = ((24, ) + DIMS[arch])[index]
-    stride = STRIDES[index]
-    assert model.out_channels == (channels, )
-    assert model.out_strides == (stride, )
-    assert out.shape == (1, channels, math.ceil(size[0] / stride),
-                         math.ceil(size[1] / stride))
-
-
-def test_all_outputs_in_order_and_negative_indices():
-    model = EMO('1M', out_indices=(4, -2, 0)).eval()
-    assert model.out_indices == (0, 3, 4)
-    with torch.no_grad():
-        outs = model(torch.randn(2, 3, 64, 96))
-    assert [o.shape[1] for o in outs] == [24, 80, 168]
-    assert [o.shape[0] for o in outs] == [2, 2, 2]
 
 
 def test_outputs_match_official_code():
@@ -90,37 +65,6 @@ def test_windows_are_strided_and_invert():
     assert back.is_contiguous(memory_format=torch.channels_last)
 
 
-@pytest.mark.parametrize('frozen', [-1, 0, 1, 2, 3, 4])
-def test_frozen_stages(frozen):
-    model = EMO('1M', frozen_stages=frozen)
-    model.train()
-    for index, layer in enumerate(model.layers):
-        is_frozen = index <= frozen
-        assert all(p.requires_grad != is_frozen for p in layer.parameters())
-        assert all(m.training != is_frozen for m in layer.modules())
-    # Frozen BatchNorm statistics do not move in a training forward.
-    if frozen >= 0:
-        stem_bn = model.layers[0][0].bn
-        before = stem_bn.running_mean.clone()
-        model(torch.randn(2, 3, 64, 64))
-        assert torch.equal(stem_bn.running_mean, before)
-
-
-def test_norm_eval_keeps_batchnorm_in_eval_mode():
-    model = EMO('2M', norm_eval=True)
-    model.train()
-    norms = [m for m in model.modules() if isinstance(m, _BatchNorm)]
-    assert norms and not any(m.training for m in norms)
-    stats = [m.running_var.clone() for m in norms]
-    model(torch.randn(2, 3, 64, 64))
-    assert all(torch.equal(m.running_var, s) for m, s in zip(norms, stats))
-    # Other layers still train (dropout/drop-path follow the mode).
-    assert model.layers[1].training
-    model_free = EMO('2M', norm_eval=False).train()
-    assert all(m.training for m in model_free.modules()
-               if isinstance(m, _BatchNorm))
-
-
 def test_default_drop_path_is_the_trained_rate():
     model = EMO('1M')
     last = model.layers[4][-1].drop_path
@@ -150,17 +94,13 @@ def test_custom_arch_dict():
 
 
 @pytest.mark.parametrize('kwargs, message', [
-    (dict(arch='3M'), "Unknown EMO arch '3M'"),
     (dict(arch=dict(depths=(1, 1, 1, 1))), 'missing keys'),
-    (dict(out_indices=(5, )), 'out_indices entry 5 is out of range'),
-    (dict(out_indices=(1, 1)), 'duplicates'),
-    (dict(frozen_stages=5), 'frozen_stages=5 is out of range'),
     (dict(window_size=(7, 7)), 'window_size needs 4 entries'),
     (dict(arch=dict(depths=(1, 1, 2, 2), dims=(16, 32, 60, 96),
                     expand_ratios=(2, 2, 2, 2), head_dims=(16, 16, 16, 32))),
      'head_dim \\(16\\) to divide the block width \\(60\\)'),
 ])
-def test_bad_arguments_fail_clearly(kwargs, message):
+def test_family_arguments_fail_clearly(kwargs, message):
     with pytest.raises(ValueError, match=message):
         EMO(**kwargs)
 

@@ -6,7 +6,7 @@ import sys
 import pytest
 import torch
 
-from backbones import tooling
+from backbones import cli
 from helpers import REPO, run_tool, save_untrained
 
 SSDLITE_2M = REPO / 'configs' / 'ssdlite_emo_2m_coco.py'
@@ -47,7 +47,7 @@ def test_custom_imports_from_cfg_options_are_imported(tmp_path, monkeypatch):
     module = tmp_path / 'my_plugin_for_test.py'
     module.write_text('IMPORTED = True\n')
     monkeypatch.syspath_prepend(str(tmp_path))
-    cfg = tooling.load_config(str(SSDLITE_2M), {
+    cfg = cli.load_config(str(SSDLITE_2M), {
         'custom_imports': dict(imports=['my_plugin_for_test'],
                                allow_failed_imports=False)})
     assert 'my_plugin_for_test' in sys.modules
@@ -84,7 +84,7 @@ def test_get_flops_on_a_segmentation_config():
 def test_attention_flops_equal_explicit_matmuls():
     """The fused attention and the bias-adding GEMM count as the two
     matmuls of the explicit form."""
-    from get_flops import flop_analyzer
+    from backbones.analysis import flop_analyzer
 
     class Fused(torch.nn.Module):
 
@@ -171,7 +171,7 @@ def test_benchmark_train_split_on_real_data(toy_workspace):
     assert [name for name, _ in shares] == ['data', 'forward + loss',
                                             'backward', 'optimizer']
     assert sum(float(share) for _, share in shares) == pytest.approx(100,
-                                                                      abs=1)
+                                                                     abs=1)
 
 
 def test_benchmark_bad_spec_is_one_line():
@@ -216,15 +216,15 @@ def test_resume_skips_damaged_and_best_checkpoints(tmp_path):
     damaged.write_bytes(damaged.read_bytes()[:300])
     (tmp_path / 'last_checkpoint').write_text(str(damaged))
     reports = []
-    assert tooling.latest_good_checkpoint(str(tmp_path), reports.append) == \
+    assert cli.latest_good_checkpoint(str(tmp_path), reports.append) == \
         str(tmp_path / 'epoch_2.pth')  # 2 < 10 by number, not by name
     assert reports == [f'warning: checkpoint {damaged} is damaged (File is '
                        f'not a zip file); trying the previous one']
-    assert tooling.latest_good_checkpoint(str(tmp_path / 'none')) is None
+    assert cli.latest_good_checkpoint(str(tmp_path / 'none')) is None
 
 
 def test_backbone_spec_keeps_numeric_arch_names():
-    levit = tooling.build_backbone('LeViT:128:out_indices=4')
+    levit = cli.build_backbone('LeViT:128:out_indices=4')
     assert levit.out_channels == (384, )
-    asymmnet = tooling.build_backbone('AsymmNet:small:widen_factor=0.5')
+    asymmnet = cli.build_backbone('AsymmNet:small:widen_factor=0.5')
     assert asymmnet.widen_factor == 0.5

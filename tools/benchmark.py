@@ -22,14 +22,14 @@ Every model and mode is timed in the same process, one call of each in turn
 (batch 1 by default, ``torch.inference_mode``): warm-up, then ``--reps``
 rounds, each timing every entry once after ``--rewarm`` untimed calls (the
 steady-state latency of a model that runs repeatedly, not of one whose
-weights the previous model pushed out of the caches); the table gives the median and minimum milliseconds, images/s,
-multiply-accumulates (mmengine's counter, as ``tools/get_flops.py``), the
-achieved MAC rate as a share of this machine's float32 matrix-multiply rate
-(measured in the same run), and the largest difference of each output from
-the first model with the same output shapes (relative to that output's
-largest value).  ``deploy`` is the model after ``switch_to_deploy`` (BatchNorm
-folded); ``onnx`` runs the exported deploy model in onnxruntime with the
-same threads.
+weights the previous model pushed out of the caches); the table gives the
+median and minimum milliseconds, images/s, multiply-accumulates (mmengine's
+counter, as ``tools/get_flops.py``), the achieved MAC rate as a share of
+this machine's float32 matrix-multiply rate (measured in the same run), and
+the largest difference of each output from the first model with the same
+output shapes (relative to that output's largest value).  ``deploy`` is
+the model after ``switch_to_deploy`` (BatchNorm folded); ``onnx`` runs the
+exported deploy model in onnxruntime with the same threads.
 
 ``--train`` times training steps of a config instead and splits each one
 into data loading (the config's train dataloader when its data exist, else a
@@ -51,14 +51,13 @@ from typing import List, Optional
 
 import torch
 import torch.nn as nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from backbones import tooling  # noqa: E402
-from export_onnx import (FlatOutputs, export_module,  # noqa: E402
-                         flatten_outputs, relative_differences)
+from backbones import cli
+from backbones.analysis import RawForward, flop_analyzer, test_input_shape
+from backbones.data.synthetic import synthetic_batch
+from backbones.export.onnx import (FlatOutputs, export_module,
+                                   flatten_outputs, relative_differences)
 
 MODES = ('eager', 'deploy', 'onnx')
 
@@ -100,7 +99,7 @@ def parse_args(argv=None):
                         '--> ... <!-- speed-NAME:end --> with the table')
     parser.add_argument('--python-path', action='append', default=[],
                         metavar='DIR', help='where python: specs import from')
-    tooling.add_common_args(parser)
+    cli.add_common_args(parser)
     return parser.parse_args(argv)
 
 
@@ -120,29 +119,28 @@ class Entry:
 
 def build_spec(spec: str, args):
     """``(display name, eval-mode module, default (H, W))`` of a SPEC."""
-    from get_flops import RawForward, test_input_shape
     if spec.startswith('backbone:'):
-        module = tooling.build_backbone(spec[len('backbone:'):])
+        module = cli.build_backbone(spec[len('backbone:'):])
         return spec[len('backbone:'):], module.eval(), (224, 224)
     if spec.startswith('python:'):
         parts = spec.split(':', 3)
         if len(parts) < 3:
-            raise tooling.ToolError(f'{spec!r}: a python spec is '
-                                    f'python:MODULE:FUNCTION[:ARG]')
+            raise cli.ToolError(f'{spec!r}: a python spec is '
+                                f'python:MODULE:FUNCTION[:ARG]')
         sys.path[:0] = [p for p in args.python_path if p not in sys.path]
         try:
             factory = getattr(importlib.import_module(parts[1]), parts[2])
         except (ImportError, AttributeError) as err:
-            raise tooling.ToolError(f'{spec!r}: {err}')
+            raise cli.ToolError(f'{spec!r}: {err}')
         module = factory(parts[3]) if len(parts) > 3 else factory()
         if not isinstance(module, nn.Module):
-            raise tooling.ToolError(f'{spec!r} returned a '
-                                    f'{type(module).__name__}, not a module')
+            raise cli.ToolError(f'{spec!r} returned a '
+                                f'{type(module).__name__}, not a module')
         module.eval()  # some official models' train() returns None
         return spec[len('python:'):], module, (224, 224)
-    cfg = tooling.load_config(spec, args.cfg_options)
-    tooling.check_channels(cfg)
-    model = tooling.build_model(cfg).eval()
+    cfg = cli.load_config(spec, args.cfg_options)
+    cli.check_channels(cfg)
+    model = cli.build_model(cfg).eval()
     module = model.backbone if args.backbone_only else RawForward(model)
     module.eval()  # mmdet's MobileNetV2.train() returns None
     name = os.path.splitext(os.path.basename(spec))[0]
@@ -151,7 +149,7 @@ def build_spec(spec: str, args):
 
 def deployed(module: nn.Module) -> nn.Module:
     """A deploy-mode copy of ``module``."""
-    from backbones.deploy import switch_model_to_deploy
+    from backbones.models.folding import switch_model_to_deploy
     return switch_model_to_deploy(copy.deepcopy(module))
 
 
@@ -178,7 +176,6 @@ def onnx_runner(module: nn.Module, inputs: torch.Tensor, threads: int):
 
 
 def count_macs(module: nn.Module, inputs: torch.Tensor) -> Optional[int]:
-    from get_flops import flop_analyzer
     try:
         with torch.no_grad():
             return int(flop_analyzer(module, (inputs, )).total())
@@ -240,7 +237,7 @@ def build_entries(args, device) -> List[Entry]:
                     runner = deployed(module)
                 else:
                     if device.type != 'cpu':
-                        raise tooling.ToolError('--modes onnx runs on CPU')
+                        raise cli.ToolError('--modes onnx runs on CPU')
                     runner = onnx_runner(deployed(module), inputs, threads)
                 entries.append(Entry(f'{name} {size[0]}x{size[1]}', mode,
                                      runner, inputs, macs))
@@ -339,7 +336,7 @@ def benchmark(args) -> List[dict]:
             json.dump(dict(machine=where, matmul_gmacs_per_s=rate / 1e9,
                            rows=rows), handle, indent=1)
     if args.write_readme:
-        tooling.replace_readme_block(f'speed-{args.write_readme}', text)
+        cli.replace_readme_block(f'speed-{args.write_readme}', text)
         print(f'updated README.md (speed-{args.write_readme})')
     return rows
 
@@ -349,16 +346,17 @@ def train_split(args) -> dict:
     from mmengine.optim import build_optim_wrapper
     from mmengine.runner import Runner
     if len(args.specs) != 1 or not args.specs[0].endswith('.py'):
-        raise tooling.ToolError('--train times one config')
-    cfg = tooling.load_config(args.specs[0], args.cfg_options)
-    tooling.check_channels(cfg)
+        raise cli.ToolError('--train times one config')
+    cfg = cli.load_config(args.specs[0], args.cfg_options)
+    cli.check_channels(cfg)
     device = torch.device(args.device)
-    model = tooling.build_model(cfg, init_weights=True).to(device).train()
+    model = cli.build_model(cfg, init_weights=True).to(device).train()
     optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     loader_cfg = copy.deepcopy(cfg.train_dataloader)
     args.batch = args.batch or loader_cfg.batch_size
-    if args.batch < 2 and tooling.has_batchnorm(model):
-        raise tooling.ToolError(
+    if args.batch < 2 and any(isinstance(m, _BatchNorm)
+                              for m in model.modules()):
+        raise cli.ToolError(
             f'--batch {args.batch} cannot train this model: its BatchNorm '
             f'layers need more than one image (the config trains with '
             f'{loader_cfg.batch_size})')
@@ -374,8 +372,8 @@ def train_split(args) -> dict:
             f' with {loader_cfg.get("num_workers", 0)} workers')
     except (FileNotFoundError, OSError) as err:
         size = tuple(args.shape) if args.shape else (320, 320)
-        batch = tooling.synthetic_batch(model, cfg.default_scope, size,
-                                        args.batch)
+        batch = synthetic_batch(model, cfg.default_scope, size,
+                                args.batch)
         batches = iter(lambda: batch, None)
         source = f'synthetic {size[0]}x{size[1]} batch (no data: {err})'
     parts = {'data': [], 'forward + loss': [], 'backward': [],
@@ -412,13 +410,13 @@ def train_split(args) -> dict:
 
 def main(argv=None):
     args = parse_args(argv)
-    tooling.preflight()
+    cli.preflight()
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.device.startswith('cuda') and not torch.cuda.is_available():
-        raise tooling.ToolError('--device cuda, but no CUDA GPU is visible')
+        raise cli.ToolError('--device cuda, but no CUDA GPU is visible')
     if args.fp16 and not args.device.startswith('cuda'):
-        raise tooling.ToolError('--fp16 needs a CUDA device')
+        raise cli.ToolError('--fp16 needs a CUDA device')
     if args.train:
         return train_split(args)
     args.batch = args.batch or 1
@@ -426,4 +424,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    tooling.run_tool(main)
+    cli.run_tool(main)

@@ -12,11 +12,9 @@ every index around instead, so that loop never ends.
 """
 import argparse
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from backbones import tooling  # noqa: E402
+from backbones import cli
 
 
 def unwrap_repeats(dataset):
@@ -34,10 +32,10 @@ def main(argv=None):
                         default='train')
     parser.add_argument('--max-images', type=int, default=None,
                         help='stop after this many images (default: all)')
-    tooling.add_common_args(parser)
+    cli.add_common_args(parser)
     args = parser.parse_args(argv)
-    tooling.preflight()
-    cfg = tooling.load_config(args.config, args.cfg_options)
+    cli.preflight()
+    cfg = cli.load_config(args.config, args.cfg_options)
     from mmengine.registry import DATASETS, VISUALIZERS, init_default_scope
     init_default_scope(cfg.default_scope)
     dataset = unwrap_repeats(
@@ -65,4 +63,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    tooling.run_tool(main)
+    cli.run_tool(main)

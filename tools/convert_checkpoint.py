@@ -15,13 +15,11 @@ original format's reader.
 """
 import argparse
 import os
-import sys
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from backbones import tooling  # noqa: E402
+from backbones import cli
 
 
 def main(argv=None):
@@ -33,15 +31,15 @@ def main(argv=None):
                         help='read SRC with weights_only=False (only for a '
                         'file you trust)')
     args = parser.parse_args(argv)
-    tooling.preflight()
-    tooling.apply_unsafe_load(args.unsafe_load)
+    cli.preflight()
+    cli.apply_unsafe_load(args.unsafe_load)
     if not args.dst.endswith('.pth'):
-        raise tooling.ToolError(f'DST must end with .pth: {args.dst}')
+        raise cli.ToolError(f'DST must end with .pth: {args.dst}')
     if os.path.abspath(args.src) == os.path.abspath(args.dst):
-        raise tooling.ToolError('DST would overwrite SRC')
-    tooling.check_checkpoint(args.src)
+        raise cli.ToolError('DST would overwrite SRC')
+    cli.check_checkpoint(args.src)
     from backbones.checkpoint import load_backbone_checkpoint
-    backbone = tooling.build_backbone(args.backbone)
+    backbone = cli.build_backbone(args.backbone)
     layout = load_backbone_checkpoint(backbone, args.src)
     state = {k: v.contiguous() for k, v in backbone.state_dict().items()}
     torch.save({'state_dict': state,
@@ -53,4 +51,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    tooling.run_tool(main)
+    cli.run_tool(main)

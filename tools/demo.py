@@ -11,13 +11,10 @@ Works for every config here: the class names and palette come from the
 config's dataset.
 """
 import argparse
-import os
-import sys
 from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from backbones import tooling  # noqa: E402
+from backbones import cli
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 
@@ -28,13 +25,13 @@ def list_images(source: str):
         images = sorted(str(p) for p in path.iterdir()
                         if p.suffix.lower() in IMAGE_SUFFIXES)
         if not images:
-            raise tooling.ToolError(f'no images ({", ".join(IMAGE_SUFFIXES)}'
-                                    f') in {source}')
+            raise cli.ToolError(f'no images ({", ".join(IMAGE_SUFFIXES)}'
+                                f') in {source}')
         return images
     if not path.is_file():
-        raise tooling.ToolError(f'image or folder not found: {source}')
+        raise cli.ToolError(f'image or folder not found: {source}')
     if path.suffix.lower() not in IMAGE_SUFFIXES:
-        raise tooling.ToolError(f'not an image file: {source}')
+        raise cli.ToolError(f'not an image file: {source}')
     return [str(path)]
 
 
@@ -53,8 +50,8 @@ def build_inferencer(cfg, checkpoint: str, device: str):
     if scope == 'mmseg':
         from mmseg.apis import MMSegInferencer
         return MMSegInferencer(model=cfg, weights=checkpoint, device=device)
-    raise tooling.ToolError(f'default_scope {scope!r}: demo.py knows mmdet '
-                            f'and mmseg configs')
+    raise cli.ToolError(f'default_scope {scope!r}: demo.py knows mmdet '
+                        f'and mmseg configs')
 
 
 def main(argv=None):
@@ -68,24 +65,24 @@ def main(argv=None):
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--deploy', action='store_true',
                         help='infer in deploy mode (BatchNorm folded)')
-    tooling.add_common_args(parser)
+    cli.add_common_args(parser)
     args = parser.parse_args(argv)
-    tooling.preflight()
-    tooling.apply_unsafe_load(args.unsafe_load)
-    tooling.check_score_thr('--score-thr', args.score_thr)
+    cli.preflight()
+    cli.apply_unsafe_load(args.unsafe_load)
+    cli.check_score_thr('--score-thr', args.score_thr)
     images = list_images(args.images)
     bad = unreadable(images)
     if bad:
-        raise tooling.ToolError(f'cannot decode {len(bad)} image(s): '
-                                f'{", ".join(bad[:5])}')
-    cfg = tooling.load_config(args.config, args.cfg_options)
-    tooling.check_channels(cfg)
-    tooling.check_checkpoint(args.checkpoint)
+        raise cli.ToolError(f'cannot decode {len(bad)} image(s): '
+                            f'{", ".join(bad[:5])}')
+    cfg = cli.load_config(args.config, args.cfg_options)
+    cli.check_channels(cfg)
+    cli.check_checkpoint(args.checkpoint)
     inferencer = build_inferencer(cfg, args.checkpoint, args.device)
     from backbones.checkpoint import check_model_checkpoint
     check_model_checkpoint(inferencer.model, args.checkpoint)
     if args.deploy:
-        from backbones.deploy import switch_model_to_deploy
+        from backbones.models.folding import switch_model_to_deploy
         switch_model_to_deploy(inferencer.model)
     if cfg.default_scope == 'mmdet':
         inferencer(images, out_dir=args.out_dir, no_save_pred=True,
@@ -106,4 +103,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    tooling.run_tool(main)
+    cli.run_tool(main)

@@ -14,12 +14,10 @@ import os
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / 'tools'))
+from backbones import cli
+from backbones.analysis import complexity
 
-from backbones import tooling  # noqa: E402
-from get_flops import complexity  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 METRIC_NAMES = {'mmdet': 'COCO mAP', 'mmseg': 'ADE20K mIoU'}
 
@@ -39,7 +37,7 @@ def fmt(value, digits=1, suffix=''):
 def rows():
     paper = paper_results()
     for path in zoo_configs():
-        cfg = tooling.load_config(str(path))
+        cfg = cli.load_config(str(path))
         measured = complexity(cfg)
         published = paper.get(path.stem, {})
         yield path, cfg, measured, published
@@ -75,13 +73,13 @@ def main(argv=None):
     parser.add_argument('--write-readme', action='store_true',
                         help="replace README.md's model-zoo table")
     args = parser.parse_args(argv)
-    tooling.preflight()
+    cli.preflight()
     text = table()
     print(text)
     if args.write_readme:
-        tooling.replace_readme_block('model-zoo', text)
+        cli.replace_readme_block('model-zoo', text)
         print(f'updated {os.path.relpath(REPO / "README.md")}')
 
 
 if __name__ == '__main__':
-    tooling.run_tool(main)
+    cli.run_tool(main)

@@ -12,14 +12,11 @@ they were taken.  One panel per key, one line per work dir.  Default keys:
 """
 import argparse
 import json
-import os
-import sys
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from backbones import tooling  # noqa: E402
+from backbones import cli
 
 METRICS = ('coco/bbox_mAP', 'coco/bbox_mAP_50', 'mIoU', 'aAcc', 'mAcc')
 
@@ -29,7 +26,7 @@ def read_scalars(work_dir: Path) -> Dict[str, list]:
     later records winning for the same iteration)."""
     files = sorted(work_dir.glob('*/vis_data/scalars.json'))
     if not files:
-        raise tooling.ToolError(
+        raise cli.ToolError(
             f'{work_dir}: no */vis_data/scalars.json (not an MMEngine work '
             f'dir, or no iteration was logged yet)')
     series: Dict[str, dict] = {}
@@ -39,8 +36,8 @@ def read_scalars(work_dir: Path) -> Dict[str, list]:
             try:
                 record = json.loads(line)
             except json.JSONDecodeError:
-                raise tooling.ToolError(f'{path}:{number} is not a JSON '
-                                        f'record: {line[:60]!r}')
+                raise cli.ToolError(f'{path}:{number} is not a JSON '
+                                    f'record: {line[:60]!r}')
             step = record.get('iter', record.get('step'))
             if 'loss' in record:
                 last_train_step = step = record.get('iter', step)
@@ -90,26 +87,26 @@ def main(argv=None):
                         help='legend labels (default: work dir names)')
     args = parser.parse_args(argv)
     if args.labels and len(args.labels) != len(args.work_dirs):
-        raise tooling.ToolError(f'{len(args.labels)} labels for '
-                                f'{len(args.work_dirs)} work dirs')
+        raise cli.ToolError(f'{len(args.labels)} labels for '
+                            f'{len(args.work_dirs)} work dirs')
     for work_dir in args.work_dirs:
         if not work_dir.is_dir():
-            raise tooling.ToolError(f'work dir not found: {work_dir}')
+            raise cli.ToolError(f'work dir not found: {work_dir}')
     labels = args.labels or [d.resolve().name for d in args.work_dirs]
     runs = [(label, read_scalars(d)) for label, d in zip(labels,
-                                                          args.work_dirs)]
+                                                         args.work_dirs)]
     keys = args.keys or ['loss', 'lr'] + [
         m for m in METRICS[:1] + METRICS[2:3]
         if any(m in series for _, series in runs)]
     missing = [k for k in keys if not any(k in s for _, s in runs)]
     if missing:
         known = sorted({k for _, s in runs for k in s})
-        raise tooling.ToolError(f'no run logged {missing}; logged: {known}')
+        raise cli.ToolError(f'no run logged {missing}; logged: {known}')
     if not args.out.lower().endswith('.png'):
-        raise tooling.ToolError(f'--out must be a .png file: {args.out}')
+        raise cli.ToolError(f'--out must be a .png file: {args.out}')
     plot(runs, keys, args.out)
     print(f'wrote {args.out} ({len(runs)} runs: {", ".join(keys)})')
 
 
 if __name__ == '__main__':
-    tooling.run_tool(main)
+    cli.run_tool(main)

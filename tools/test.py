@@ -12,16 +12,14 @@ trusted file that holds other objects.
 import argparse
 import json
 import numbers
-import os
-import sys
+import os.path as osp
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from backbones import tooling  # noqa: E402
-from backbones.checkpoint import check_model_checkpoint  # noqa: E402
-from backbones.data_checks import data_errors  # noqa: E402
+from backbones import cli
+from backbones.checkpoint import check_model_checkpoint
+from backbones.data.checks import data_errors
 
 
 def parse_args(argv=None):
@@ -40,35 +38,81 @@ def parse_args(argv=None):
     parser.add_argument('--deploy', action='store_true',
                         help='test in deploy mode (BatchNorm folded, as with '
                         'deploy = True in the config)')
-    tooling.add_launcher_args(parser)
-    tooling.add_common_args(parser)
+    cli.add_launcher_args(parser)
+    cli.add_common_args(parser)
     return parser.parse_args(argv)
+
+
+def apply_deploy(cfg, requested: bool = False) -> bool:
+    """``deploy = True`` in the config (or ``requested``, e.g. ``--deploy``):
+    test in deploy mode, switched after the checkpoint is loaded
+    (:class:`backbones.engine.SwitchToDeployHook`).  Returns whether it is
+    on."""
+    if not (requested or cfg.get('deploy', False)):
+        return False
+    cfg.deploy = True
+    hooks = list(cfg.get('custom_hooks') or [])
+    if not any(h.get('type') == 'SwitchToDeployHook' for h in hooks):
+        hooks.append(dict(type='SwitchToDeployHook'))
+    cfg.custom_hooks = hooks
+    return True
+
+
+def enable_show_dir(cfg, show_dir: str, score_thr: float = 0.3) -> str:
+    """Draw every test image's predictions into ``show_dir`` with the
+    config's own mmdet/mmseg visualization hook (as their ``test.py
+    --show-dir``): boxes with class and score above ``score_thr``, or class
+    colours over the image.  Returns the absolute folder."""
+    hook = (cfg.get('default_hooks') or {}).get('visualization')
+    if hook is None:
+        raise cli.ToolError('--show-dir needs default_hooks.visualization in '
+                            'the config (mmdet/mmseg default_runtime has it)')
+    cli.check_score_thr('--show-score-thr', score_thr)
+    show_dir = osp.abspath(show_dir)
+    hook['draw'] = True
+    if cfg.get('default_scope') == 'mmdet':
+        hook['test_out_dir'] = show_dir  # absolute: used as it is
+        hook['score_thr'] = score_thr
+    else:
+        hook['interval'] = 1  # every image, not every 50th
+        cfg.visualizer['save_dir'] = show_dir
+    return show_dir
+
+
+def summarize_metrics(metrics: dict) -> str:
+    """One human line for the headline metrics of a det or seg run."""
+    names = {'coco/bbox_mAP': 'COCO bbox mAP', 'coco/bbox_mAP_50': 'mAP@50',
+             'coco/bbox_mAP_75': 'mAP@75', 'mIoU': 'mIoU', 'aAcc': 'aAcc',
+             'mAcc': 'mAcc'}
+    parts = [f'{label} {metrics[key]:.4g}' for key, label in names.items()
+             if key in metrics]
+    return ', '.join(parts) if parts else str(metrics)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    tooling.preflight()
-    tooling.apply_unsafe_load(args.unsafe_load)
-    tooling.check_checkpoint(args.checkpoint)
-    cfg = tooling.load_run_config(args)
+    cli.preflight()
+    cli.apply_unsafe_load(args.unsafe_load)
+    cli.check_checkpoint(args.checkpoint)
+    cfg = cli.load_run_config(args)
     cfg.load_from = args.checkpoint
-    tooling.apply_deploy(cfg, args.deploy)
+    apply_deploy(cfg, args.deploy)
     if args.show_dir:
-        show_dir = tooling.enable_show_dir(cfg, args.show_dir,
-                                           args.show_score_thr)
+        show_dir = enable_show_dir(cfg, args.show_dir,
+                                   args.show_score_thr)
     if args.out:
         if not args.out.endswith(('.pkl', '.pickle')):
-            raise tooling.ToolError('--out must end with .pkl or .pickle')
+            raise cli.ToolError('--out must end with .pkl or .pickle')
         evaluators = cfg.test_evaluator if isinstance(
             cfg.test_evaluator, list) else [cfg.test_evaluator]
         cfg.test_evaluator = list(evaluators) + [
             dict(type='DumpResults', out_file_path=args.out)]
-    runner = tooling.build_runner(cfg, ['test_dataloader'])
+    runner = cli.build_runner(cfg, ['test_dataloader'])
     check_model_checkpoint(runner.model, args.checkpoint)
     with data_errors(cfg):
         metrics = runner.test()
     print(f'Test results for {args.checkpoint}: '
-          f'{tooling.summarize_metrics(metrics)}')
+          f'{summarize_metrics(metrics)}')
     if args.show_dir:
         print(f'drew the predictions into {show_dir}')
     print('metrics json: ' + json.dumps(
@@ -78,4 +122,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    tooling.run_tool(main)
+    cli.run_tool(main)

@@ -10,14 +10,12 @@ the iterations since its last save.
 """
 import argparse
 import glob
-import os
 import os.path as osp
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from backbones import tooling  # noqa: E402
-from backbones.data_checks import data_errors  # noqa: E402
+from backbones import cli
+from backbones.data.checks import data_errors
 
 
 def parse_args(argv=None):
@@ -34,29 +32,29 @@ def parse_args(argv=None):
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help="scale the learning rate by the actual batch "
                         "size over the config's auto_scale_lr.base_batch_size")
-    tooling.add_launcher_args(parser)
-    tooling.add_common_args(parser)
+    cli.add_launcher_args(parser)
+    cli.add_common_args(parser)
     return parser.parse_args(argv)
 
 
 def build_cfg(args):
-    cfg = tooling.load_run_config(args)
+    cfg = cli.load_run_config(args)
     if args.amp:
         import torch
         if not torch.cuda.is_available():
-            raise tooling.ToolError(
+            raise cli.ToolError(
                 '--amp needs a CUDA GPU and none is visible here; drop --amp '
                 'to train in fp32.')
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.loss_scale = 'dynamic'
     if args.auto_scale_lr:
         if 'base_batch_size' not in cfg.get('auto_scale_lr', {}):
-            raise tooling.ToolError(
+            raise cli.ToolError(
                 '--auto-scale-lr needs auto_scale_lr.base_batch_size in the '
                 'config.')
         cfg.auto_scale_lr.enable = True
     if args.resume == 'auto':
-        latest = tooling.latest_good_checkpoint(
+        latest = cli.latest_good_checkpoint(
             cfg.work_dir, report=lambda line: print(line, file=sys.stderr))
         cfg.resume = latest is not None
         cfg.load_from = latest
@@ -71,16 +69,16 @@ def build_cfg(args):
         cfg.resume = True
         cfg.load_from = args.resume
     if cfg.get('load_from'):
-        tooling.check_checkpoint(cfg.load_from)
+        cli.check_checkpoint(cfg.load_from)
     return cfg
 
 
 def main(argv=None):
     args = parse_args(argv)
-    tooling.preflight()
-    tooling.apply_unsafe_load(args.unsafe_load)
+    cli.preflight()
+    cli.apply_unsafe_load(args.unsafe_load)
     cfg = build_cfg(args)
-    runner = tooling.build_runner(cfg)
+    runner = cli.build_runner(cfg)
     try:
         with data_errors(cfg):
             runner.train()
@@ -93,4 +91,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    tooling.run_tool(main)
+    cli.run_tool(main)

@@ -15,5 +15,10 @@ model = dict(
         in_channels=(128, 256),
         out_channels=(128, 256, 512, 256, 256, 128)),
     bbox_head=dict(in_channels=(128, 256, 512, 256, 256, 128)))
+# Weight decay as ../ssdlite_levit_128s_coco.py (the EMO toy recipe's
+# exemption follows EMO's layer names).
 optim_wrapper = dict(
-    paramwise_cfg=dict(custom_keys={'attention_biases': dict(decay_mult=0.)}))
+    paramwise_cfg=dict(
+        _delete_=True,
+        norm_decay_mult=0.0,
+        custom_keys={'attention_biases': dict(decay_mult=0.)}))

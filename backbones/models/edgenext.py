@@ -22,10 +22,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.registry import MODELS
 
-from .common import (LayerNorm2d, MultiScaleBackbone, drop_path, per_stage,
-                     rename_official_keys, resolve_arch)
-from .deploy import (ClearsCacheOnTrainOrLoad, ParameterCache,
-                     fold_bn_into_next, scale_output_channels)
+from .base import (FeatureInfo, MultiScaleBackbone, drop_path, per_stage,
+                   rename_official_keys, resolve_arch)
+from .folding import fold_bn_into_next, scale_output_channels
+from .layers import LayerNorm2d
+from .param_cache import ClearsCacheOnTrainOrLoad, ParameterCache
 
 arch_settings = {
     'xx_small': dict(depths=(2, 2, 6, 2), dims=(24, 48, 88, 168), heads=4),
@@ -62,6 +63,17 @@ def channel_norm(bn_hs: bool, channels: int) -> nn.Module:
     as in the official BN/HS models) or LayerNorm (eps 1e-6)."""
     return nn.BatchNorm2d(channels) if bn_hs else \
         LayerNorm2d(channels, eps=LN_EPS)
+
+
+class NormThenConvDownsample(nn.Sequential):
+    """Stages 1-3 downsampling: ``[norm, 2x2 stride-2 conv]`` (indices as
+    in the official ``downsample_layers``)."""
+
+    def fold_for_deploy(self) -> None:
+        """Deploy mode: a BatchNorm goes into the unpadded conv after it."""
+        if isinstance(self[0], nn.BatchNorm2d):
+            fold_bn_into_next(self[0], self[1])
+            self[0] = nn.Identity()
 
 
 class FourierPositionalEncoding(ClearsCacheOnTrainOrLoad, nn.Module):
@@ -143,13 +155,26 @@ class CrossCovarianceAttention(nn.Module):
         self.temperature = nn.Parameter(torch.ones(num_heads, 1, 1))
         self.qkv = nn.Linear(channels, 3 * channels)
         self.proj = nn.Linear(channels, channels)
+        self.in_4d = False
+
+    def fold_for_deploy(self) -> None:
+        """Deploy mode: the same attention through tensors of at most 4
+        dims, which every runtime (ncnn too) has."""
+        self.in_4d = True
 
     def forward(self, x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
         n, length, c = x.shape
-        qkv = self.qkv(x).reshape(n, length, 3, self.num_heads,
-                                  c // self.num_heads)
-        # (3, N, heads, head_dim, L): channels attend over all positions.
-        q, k, v = qkv.permute(2, 0, 3, 4, 1)
+        qkv = self.qkv(x)
+        if self.in_4d:
+            # one (N, heads, head_dim, L) tensor at a time (ncnn has 4 dims)
+            n, length, c = (int(s) for s in x.shape)
+            q, k, v = (t.reshape(n, length, self.num_heads,
+                                 c // self.num_heads).permute(0, 2, 3, 1)
+                       for t in qkv.split(c, dim=-1))
+        else:
+            # (3, N, heads, head_dim, L): channels attend over all positions.
+            q, k, v = qkv.reshape(n, length, 3, self.num_heads,
+                                  c // self.num_heads).permute(2, 0, 3, 4, 1)
         q = F.normalize(q, dim=-1)
         k = F.normalize(k, dim=-1)
         attn = (q @ k.transpose(-2, -1) * self.temperature).softmax(dim=-1)
@@ -353,7 +378,7 @@ class EdgeNeXt(MultiScaleBackbone):
                     nn.Conv2d(3, dims[0], 4, stride=4, bias=not bn_hs),
                     channel_norm(bn_hs, dims[0]))
             else:
-                downsample = nn.Sequential(
+                downsample = NormThenConvDownsample(
                     channel_norm(bn_hs, dims[i - 1]),
                     nn.Conv2d(dims[i - 1], dims[i], 2, stride=2,
                               bias=not bn_hs))
@@ -375,20 +400,9 @@ class EdgeNeXt(MultiScaleBackbone):
             layers.append(nn.Sequential(OrderedDict(
                 downsample=downsample, blocks=nn.Sequential(*blocks))))
         self.layers = nn.ModuleList(layers)
-        self.feature_channels = tuple(dims)
-        self.feature_strides = tuple(4 * 2**i for i in range(num_stages))
+        self.feature_info = tuple(FeatureInfo(dims[i], 4 * 2**i)
+                                  for i in range(num_stages))
         self._finish_init()
-
-    def _fold_for_deploy(self) -> None:
-        """Layer scales into the layers before them; with BN, the norm of
-        each downsampling into its 2x2 conv (no padding, so exact)."""
-        for module in list(self.modules()):
-            if isinstance(module, (PointwiseMLP, SDTAEncoder)):
-                module.fold_for_deploy()
-        if self.arch['bn_hs']:
-            for layer in self.layers[1:]:
-                fold_bn_into_next(layer.downsample[0], layer.downsample[1])
-                layer.downsample[0] = nn.Identity()
 
     @staticmethod
     def convert_official(state_dict: dict) -> Tuple[dict, List[str]]:

@@ -37,7 +37,8 @@ import torch.nn as nn
 from mmcv.cnn import ConvModule
 from mmengine.registry import MODELS
 
-from .common import MultiScaleBackbone, SqueezeExcite, resolve_arch
+from .base import FeatureInfo, MultiScaleBackbone, resolve_arch
+from .layers import SqueezeExcite
 
 # Block table of the MXNet code: kernel, expansion, out, SE, activation,
 # stride (channels before width scaling).
@@ -234,8 +235,7 @@ class AsymmNet(MultiScaleBackbone):
         channels.append(final_channels)
         strides.append(strides[-1])
         self.layers = nn.ModuleList(layers)
-        self.feature_channels = tuple(channels)
-        self.feature_strides = tuple(strides)
+        self.feature_info = tuple(map(FeatureInfo, channels, strides))
         self._finish_init()
 
     @staticmethod

@@ -19,8 +19,10 @@ import torch.nn.functional as F
 from mmcv.cnn import ConvModule, build_activation_layer, build_norm_layer
 from mmengine.registry import MODELS
 
-from .common import (MultiScaleBackbone, SqueezeExcite, drop_path, per_stage,
-                     rename_official_keys, resolve_arch)
+from .base import (FeatureInfo, MultiScaleBackbone, drop_path, per_stage,
+                   rename_official_keys, resolve_arch)
+from .folding import fold_bn_into_next
+from .layers import SqueezeExcite
 
 # Variants released with the paper.  ``head_dims`` only matter where
 # attention is used (stages 3-4); the first two entries are kept from the
@@ -98,6 +100,35 @@ def tokens_to_map(tokens: torch.Tensor, window: Tuple[int, int],
         memory_format=torch.channels_last)
 
 
+def window_tokens_4d(x: torch.Tensor,
+                     window: Tuple[int, int]) -> torch.Tensor:
+    """:func:`window_tokens` through tensors of at most 4 dimensions (ncnn's
+    limit), for deploy mode: the same tokens in the same order.
+
+    ``(N, C, H, W) -> (N * grid_h * grid_w, window_h * window_w, C)``.
+    """
+    n, c, h, w = x.shape
+    (wh, ww), gh, gw = window, h // window[0], w // window[1]
+    x = x.reshape(n * c * wh, gh, ww, gw).permute(0, 2, 1, 3)
+    x = x.reshape(n, c, wh * ww, gh * gw).permute(0, 3, 2, 1)
+    return x.reshape(n * gh * gw, wh * ww, c)
+
+
+def tokens_to_map_4d(tokens: torch.Tensor, window: Tuple[int, int],
+                     size: Tuple[int, int]) -> torch.Tensor:
+    """:func:`tokens_to_map` through tensors of at most 4 dimensions.
+
+    ``(N * grid_h * grid_w, window_h * window_w, C) -> (N, C, H, W)``.
+    """
+    (wh, ww), (h, w) = window, size
+    gh, gw = h // wh, w // ww
+    c = tokens.shape[-1]
+    x = tokens.reshape(-1, gh * gw, wh * ww, c).permute(0, 3, 2, 1)
+    n = x.shape[0]
+    x = x.reshape(n * c * wh, ww, gh, gw).permute(0, 2, 1, 3)
+    return x.reshape(n, c, h, w)
+
+
 class InvertedResidualMobileBlock(nn.Module):
     """iRMB: pre-norm, (windowed attention +) 1x1 expansion ``v``, depthwise
     conv, optional squeeze-excite, 1x1 projection.
@@ -141,6 +172,8 @@ class InvertedResidualMobileBlock(nn.Module):
         self.norm = build_norm_layer(norm_cfg, in_channels)[1] \
             if norm_cfg is not None else nn.Identity()
         self.use_attention = use_attention
+        # deploy mode computes attention through tensors of at most 4 dims
+        self.attention_in_4d = False
         if use_attention:
             if in_channels % head_dim:
                 raise ValueError(
@@ -180,14 +213,26 @@ class InvertedResidualMobileBlock(nn.Module):
         the window rearrangement, so it runs once on the padded map rather
         than on a batch of small windows.
         """
-        _, c, h, w = x.shape
+        # Plain ints: exporters would keep sizes read from the tensor as
+        # shape computations, which pnnx maps wrongly (padding as a crop).
+        c, h, w = (int(s) for s in x.shape[1:])
         window = (h, w) if self.window_size <= 0 else \
             (self.window_size, self.window_size)
         pad_h, pad_w = (-h) % window[0], (-w) % window[1]
         if pad_h or pad_w:
             x = F.pad(x, (0, pad_w, 0, pad_h))
-        padded = x.shape[2:]
+        padded = (h + pad_h, w + pad_w)
         heads = self.num_heads
+        if self.attention_in_4d:
+            qk = self.qk(x)
+            # (B, T, C) -> (B, heads, T, head_dim), one map at a time
+            q, k, v = (window_tokens_4d(m, window).unflatten(
+                -1, (heads, c // heads)).transpose(1, 2)
+                for m in (qk[:, :c], qk[:, c:], x))
+            out = ((q * self.scale) @ k.transpose(-2, -1)).softmax(-1) @ v
+            out = tokens_to_map_4d(out.transpose(1, 2).flatten(2), window,
+                                   padded)
+            return out[:, :, :h, :w] if pad_h or pad_w else out
         values = window_tokens(x, window)
         b, tokens, _ = values.shape
         # (B, T, 2C) -> 2 x (B, heads, T, head_dim), head_dim contiguous
@@ -221,6 +266,16 @@ class InvertedResidualMobileBlock(nn.Module):
         if self.use_skip:
             x = shortcut + self.drop_path(x)
         return x
+
+    def fold_for_deploy(self) -> None:
+        """Deploy mode: a BatchNorm pre-norm without attention after it
+        (stages 1-2) goes into the 1x1 ``v`` conv that alone reads it;
+        attention runs through tensors of at most 4 dims."""
+        self.attention_in_4d = self.use_attention
+        if isinstance(self.norm, nn.BatchNorm2d) and \
+                not self.use_attention and isinstance(self.v, ConvModule):
+            fold_bn_into_next(self.norm, self.v.conv)
+            self.norm = nn.Identity()
 
 
 @MODELS.register_module()
@@ -320,21 +375,8 @@ class EMO(MultiScaleBackbone):
             channels.append(in_channels)
             strides.append(strides[-1] * 2)
         self.layers = nn.ModuleList(layers)
-        self.feature_channels = tuple(channels)
-        self.feature_strides = tuple(strides)
+        self.feature_info = tuple(map(FeatureInfo, channels, strides))
         self._finish_init()
-
-    def _fold_for_deploy(self) -> None:
-        """The BatchNorm pre-norm of blocks without attention (stages 1-2)
-        goes into the 1x1 ``v`` conv that alone reads it."""
-        from .deploy import fold_bn_into_next
-        for block in self.modules():
-            if isinstance(block, InvertedResidualMobileBlock) and \
-                    isinstance(block.norm, nn.BatchNorm2d) and \
-                    not block.use_attention and \
-                    isinstance(block.v, ConvModule):
-                fold_bn_into_next(block.norm, block.v.conv)
-                block.norm = nn.Identity()
 
     @staticmethod
     def convert_official(state_dict: dict) -> Tuple[dict, List[str]]:

@@ -7,7 +7,7 @@ import torch
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
-from .deploy import switch_model_to_deploy
+from ..models.folding import switch_model_to_deploy
 
 
 @HOOKS.register_module()

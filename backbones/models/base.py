@@ -1,8 +1,5 @@
-"""Pieces shared by every backbone family in this package.
+"""What every backbone family in this package shares.
 
-* :class:`LayerNorm2d` (registered as ``'LN2d'``) normalises the channel axis
-  of ``(N, C, H, W)`` maps, which ``nn.LayerNorm`` cannot do without permutes.
-* :class:`SqueezeExcite` is the plain conv-based squeeze-and-excitation gate.
 * :class:`MultiScaleBackbone` owns the behaviour every backbone here must share
   with mmdet/mmseg backbones: ``out_indices``, ``frozen_stages``,
   ``norm_eval`` and exact loading of pretrained weights from ``init_cfg``.
@@ -10,55 +7,20 @@
 import math
 import re
 import warnings
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmcv.cnn.bricks import DropPath
 from mmengine.model import BaseModule
-from mmengine.registry import MODELS
 from torch.nn.modules.batchnorm import _BatchNorm
 
 
-@MODELS.register_module('LN2d')
-class LayerNorm2d(nn.LayerNorm):
-    """LayerNorm over the channels of a ``(N, C, H, W)`` tensor.
-
-    Same parameters and numbers as ``nn.LayerNorm(C)`` applied to the
-    channels-last view.  The output is in the channels-last memory format
-    (``(N, H, W, C)`` in memory): no copy back to NCHW, and none at all for a
-    channels-last input.
-    """
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.layer_norm(x.permute(0, 2, 3, 1), self.normalized_shape,
-                         self.weight, self.bias, self.eps)
-        return x.permute(0, 3, 1, 2)
-
-
-class SqueezeExcite(nn.Module):
-    """Squeeze-and-excitation: ``x * gate(expand(act(reduce(mean_hw(x)))))``.
-
-    Args:
-        channels: C of the ``(N, C, H, W)`` input.
-        reduced_channels: width of the bottleneck.
-        act_layer: activation module between the two 1x1 convs.
-        gate_layer: module producing the per-channel gate.
-    """
-
-    def __init__(self, channels: int, reduced_channels: int,
-                 act_layer: nn.Module, gate_layer: nn.Module = None):
-        super().__init__()
-        self.conv_reduce = nn.Conv2d(channels, reduced_channels, 1)
-        self.act = act_layer
-        self.conv_expand = nn.Conv2d(reduced_channels, channels, 1)
-        self.gate = gate_layer if gate_layer is not None else nn.Sigmoid()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        scale = x.mean((2, 3), keepdim=True)
-        scale = self.conv_expand(self.act(self.conv_reduce(scale)))
-        return x * self.gate(scale)
+class FeatureInfo(NamedTuple):
+    """One feature map a backbone can emit: its channels and its stride
+    with respect to the input."""
+    channels: int
+    stride: int
 
 
 class InputError(ValueError):
@@ -146,8 +108,8 @@ class MultiScaleBackbone(BaseModule):
     """Base class of the backbones: ``layers[i]`` yields feature map ``i``.
 
     A subclass builds ``self.layers`` (an ``nn.ModuleList`` run in order),
-    sets ``self.feature_channels`` and ``self.feature_strides`` (one entry
-    per layer), then calls :meth:`_finish_init`.  Layers after the deepest
+    sets ``self.feature_info`` (one :class:`FeatureInfo` per layer), then
+    calls :meth:`_finish_init`.  Layers after the deepest
     map in ``out_indices`` are kept (pretrained files still load) but never
     run, and their parameters do not require gradients.
 
@@ -241,17 +203,21 @@ class MultiScaleBackbone(BaseModule):
     @property
     def out_channels(self) -> Tuple[int, ...]:
         """Channels of each returned map, in output order."""
-        return tuple(self.feature_channels[i] for i in self.out_indices)
+        return tuple(self.feature_info[i].channels for i in self.out_indices)
 
     @property
     def out_strides(self) -> Tuple[int, ...]:
         """Stride (w.r.t. the input) of each returned map."""
-        return tuple(self.feature_strides[i] for i in self.out_indices)
+        return tuple(self.feature_info[i].stride for i in self.out_indices)
 
     def check_input(self, x: torch.Tensor) -> None:
         """Raise :class:`InputError` naming what is wrong with an input batch
         (layout, channels, emptiness, size, NaN/Inf) before a layer fails on
-        it with a message about its own weights, or returns NaN maps."""
+        it with a message about its own weights, or returns NaN maps.
+
+        The NaN/Inf check runs for CPU tensors only: it reads one scalar
+        back, which on CUDA would be a host sync on every forward.  Shape
+        checks cost nothing and run everywhere."""
         name = type(self).__name__
         if not isinstance(x, torch.Tensor):
             raise InputError(f'{name} expects a float tensor of shape (N, '
@@ -273,8 +239,12 @@ class MultiScaleBackbone(BaseModule):
                              f'{self.min_input_size}x{self.min_input_size} '
                              f'pixels, got {shape}.')
         if torch.jit.is_tracing() or torch.jit.is_scripting() or \
-                torch.compiler.is_compiling():
-            return  # data-dependent checks do not trace
+                torch.compiler.is_compiling() or x.device.type != 'cpu':
+            # Data-dependent checks do not trace; on an accelerator reading
+            # the sum back would make every forward wait for the device (a
+            # host sync per call), so there a NaN input surfaces as a
+            # non-finite loss instead.
+            return
         # One sum (NaN and Inf propagate) is 15x cheaper than isfinite().all()
         # and only costs the count when it flags something.
         if not math.isfinite(float(x.sum())):
@@ -306,9 +276,10 @@ class MultiScaleBackbone(BaseModule):
                 param.requires_grad = False
 
     def switch_to_deploy(self) -> None:
-        """Fold every BatchNorm that follows a conv or linear layer into it,
-        plus the family's own exact folds (:meth:`_fold_for_deploy`), and
-        keep the module in eval mode for good.
+        """Fold each block's own exact folds (its ``fold_for_deploy()``) and
+        every BatchNorm that follows a conv or linear layer
+        (:func:`backbones.models.folding.fold_for_deploy`), and keep the
+        module in eval mode for good.
 
         The outputs stay those of the eager model up to float rounding;
         parameter-derived tensors (LeViT's biases, EdgeNeXt's positional
@@ -317,16 +288,11 @@ class MultiScaleBackbone(BaseModule):
         """
         if self.deployed:
             return
-        from .deploy import fold_batchnorms
+        from .folding import fold_for_deploy
         self.train(False)
         with torch.no_grad():
-            self._fold_for_deploy()
-            fold_batchnorms(self)
+            fold_for_deploy(self)
         self.deployed = True
-
-    def _fold_for_deploy(self) -> None:
-        """Family-specific folds before the generic BatchNorm folding
-        (e.g. a BatchNorm *before* a 1x1 conv); nothing by default."""
 
     def train(self, mode: bool = True):
         if mode and self.deployed:
@@ -368,7 +334,7 @@ class MultiScaleBackbone(BaseModule):
             self.init_cfg = others
             super().init_weights()
         # Imported here so that building a model costs nothing extra.
-        from .checkpoint import load_backbone_checkpoint
+        from ..checkpoint import load_backbone_checkpoint
         load_backbone_checkpoint(self, pretrained['checkpoint'],
                                  prefix=pretrained.get('prefix'))
         self.is_init = True

@@ -41,8 +41,9 @@ import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 from mmengine.registry import MODELS
 
-from .common import MultiScaleBackbone, drop_path, resolve_arch
-from .deploy import ClearsCacheOnTrainOrLoad, ParameterCache
+from .base import FeatureInfo, MultiScaleBackbone, drop_path, resolve_arch
+from .folding import batchnorm_affine, scale_output_channels
+from .param_cache import ClearsCacheOnTrainOrLoad, ParameterCache
 
 arch_settings = {
     '128S': dict(embed_dims=(128, 256, 384), key_dim=16, num_heads=(4, 6, 8),
@@ -90,7 +91,14 @@ class LinearBN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.linear(x)
+        if self.bn is None:  # folded
+            return x
         return self.bn(x.flatten(0, 1)).view_as(x)
+
+    def fold_for_deploy(self) -> None:
+        """Deploy mode: the BatchNorm goes into the linear layer."""
+        scale_output_channels(self.linear, *batchnorm_affine(self.bn))
+        self.bn = None
 
 
 class MLP(nn.Module):
@@ -171,6 +179,13 @@ class OffsetBiasAttention(ClearsCacheOnTrainOrLoad, nn.Module):
             nn.Hardswish(),
             LinearBN(num_heads * value_dim, out_channels, proj_bn_init))
         self.param_cache = ParameterCache(BIAS_CACHE_SIZE, BIAS_CACHE_VALUES)
+        self.in_4d = False
+
+    def fold_for_deploy(self) -> None:
+        """Deploy mode: batched products instead of the per-image
+        ``baddbmm``, and strided queries without strided slices: the same
+        attention in ops and tensors (at most 4 dims) every runtime has."""
+        self.in_4d = True
 
     def attention_bias(self, grid: Tuple[int, int]) -> torch.Tensor:
         """``(heads, queries, keys)`` bias for a key grid ``(H, W)``.
@@ -179,7 +194,10 @@ class OffsetBiasAttention(ClearsCacheOnTrainOrLoad, nn.Module):
         parameters only); training always gathers afresh so that gradients
         reach the table.
         """
-        return self.parameter_derived(tuple(grid), [self.attention_biases],
+        # plain ints: under tracing the grid arrives as 0-dim tensors, and
+        # the cached table (a constant for exporters) must still be found
+        grid = tuple(int(g) for g in grid)
+        return self.parameter_derived(grid, [self.attention_biases],
                                       lambda: self._gather_bias(grid))
 
     def _gather_bias(self, grid: Tuple[int, int]) -> torch.Tensor:
@@ -217,7 +235,10 @@ class OffsetBiasAttention(ClearsCacheOnTrainOrLoad, nn.Module):
         (196 to 4200 tokens: 0.5x-0.8x its time; README, "LeViT").
         """
         bias = self.attention_bias(grid)
-        if q.is_cuda:
+        if self.in_4d:
+            logits = q @ k.transpose(-2, -1) * self.scale + bias
+            out = logits.softmax(dim=-1) @ v
+        elif q.is_cuda:
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias,
                                                  scale=self.scale)
         else:
@@ -250,6 +271,19 @@ class SelfAttention(OffsetBiasAttention):
                            v.transpose(1, 2), grid)
 
 
+def every_other_token(x: torch.Tensor, grid: Tuple[int, int]) -> torch.Tensor:
+    """``x.reshape(N, H, W, C)[:, ::2, ::2]`` as ``(N, ceil(H/2) *
+    ceil(W/2), C)`` without strided slices (ncnn has none): pad to even
+    sides, fold each pair of rows and of columns into an axis, keep the
+    first of each pair."""
+    n, length, c = (int(s) for s in x.shape)
+    (h, w), (hq, wq) = grid, ((grid[0] + 1) // 2, (grid[1] + 1) // 2)
+    x = F.pad(x.reshape(n * h, w, c), (0, 0, 0, 2 * wq - w))
+    x = x.reshape(n * h, wq, 2 * c)[..., :c]
+    x = F.pad(x.reshape(n, h, wq * c), (0, 0, 0, 2 * hq - h))
+    return x.reshape(n * hq, 2, wq * c)[:, 0].reshape(n, hq * wq, c)
+
+
 class SubsampleAttention(OffsetBiasAttention):
     """Attention from every other token (queries) to all tokens (keys):
     halves the grid (``ceil``) and changes the width.
@@ -270,7 +304,10 @@ class SubsampleAttention(OffsetBiasAttention):
         n, length, c = x.shape
         k, v = self.kv(x).view(n, length, self.num_heads, -1).split(
             [self.key_dim, self.value_dim], dim=3)
-        queries = x.reshape(n, *grid, c)[:, ::2, ::2].reshape(n, -1, c)
+        if self.in_4d:
+            queries = every_other_token(x, grid)
+        else:
+            queries = x.reshape(n, *grid, c)[:, ::2, ::2].reshape(n, -1, c)
         q = self.q(queries).view(n, -1, self.num_heads, self.key_dim)
         return self.attend(q.transpose(1, 2), k.transpose(1, 2),
                            v.transpose(1, 2), grid)
@@ -401,8 +438,9 @@ class LeViT(MultiScaleBackbone):
                 grid = math.ceil(grid / 2)
             layers.append(stage)
         self.layers = nn.ModuleList(layers)
-        self.feature_channels = (c0 // 4, c0 // 2) + tuple(dims)
-        self.feature_strides = tuple(4 * 2**i for i in range(len(layers)))
+        channels = (c0 // 4, c0 // 2) + tuple(dims)
+        self.feature_info = tuple(FeatureInfo(c, 4 * 2**i)
+                                  for i, c in enumerate(channels))
         self._finish_init()
 
     @staticmethod

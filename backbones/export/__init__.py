@@ -1,0 +1,1 @@
+"""Export of whole models to deployable graphs, and their verification."""

@@ -1,0 +1,132 @@
+"""ONNX export of a whole model (or a backbone) and its check against
+PyTorch in onnxruntime (``tools/export_onnx.py`` is its command line).
+
+The network is exported up to the raw head outputs: input ``input`` of
+shape ``(1, 3, H, W)`` with fixed height and width, outputs ``output0``,
+``output1``, ... in the order of :func:`flatten_outputs`.  Adaptive average
+pools are exported as products with averaging matrices
+(:func:`exportable`), which the exporter accepts at any output size.
+"""
+import contextlib
+from typing import List, Sequence
+
+import torch
+import torch.nn as nn
+
+from ..cli.errors import ToolError
+
+OPSET = 17
+
+
+def averaging_matrix(out_size: int, in_size: int) -> torch.Tensor:
+    """``(out_size, in_size)``: row i averages the input bins PyTorch's
+    adaptive pooling gives output i (floor(i*in/out) to ceil((i+1)*in/out))."""
+    matrix = torch.zeros(out_size, in_size)
+    for i in range(out_size):
+        start = (i * in_size) // out_size
+        end = -((-(i + 1) * in_size) // out_size)
+        matrix[i, start:end] = 1.0 / (end - start)
+    return matrix
+
+
+class MatrixAdaptiveAvgPool2d(nn.Module):
+    """``nn.AdaptiveAvgPool2d`` as two products with averaging matrices.
+
+    PyTorch's ONNX exporter refuses adaptive pooling to a size that does not
+    divide the input (PSPNet's 3x3 and 6x6 bins of a 64x64 map); the
+    products are the same function for a fixed input size."""
+
+    def __init__(self, pool: nn.AdaptiveAvgPool2d):
+        super().__init__()
+        size = pool.output_size
+        self.output_size = (size, size) if isinstance(size, int) else size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) -> (N, C, h, w)."""
+        in_h, in_w = (int(s) for s in x.shape[-2:])
+        out_h, out_w = (in_s if out_s is None else out_s for in_s, out_s in
+                        zip((in_h, in_w), self.output_size))
+        rows = averaging_matrix(out_h, in_h).to(x)
+        cols = averaging_matrix(out_w, in_w).to(x)
+        return rows @ x @ cols.t()
+
+
+@contextlib.contextmanager
+def exportable(module: nn.Module):
+    """``module`` with its adaptive average pools swapped for
+    :class:`MatrixAdaptiveAvgPool2d` until the block ends."""
+    swapped = []
+    for parent in module.modules():
+        for name, child in parent.named_children():
+            if type(child) is nn.AdaptiveAvgPool2d:
+                parent._modules[name] = MatrixAdaptiveAvgPool2d(child)
+                swapped.append((parent, name, child))
+    try:
+        yield module
+    finally:
+        for parent, name, child in swapped:
+            parent._modules[name] = child
+
+
+def export_module(module: nn.Module, example: torch.Tensor, path,
+                  input_name: str = 'input',
+                  output_names: Sequence[str] = None) -> None:
+    """Export ``module(example)`` (a tensor or tuple of tensors) to ``path``
+    with the TorchScript exporter (``dynamo=False``: torch 2.13's default
+    dynamo exporter needs onnxscript); input ``input_name``, outputs
+    ``output_names`` or ``output0``, ``output1``, ..."""
+    module.eval()
+    if output_names is None:
+        with torch.no_grad():
+            outputs = module(example)
+        count = len(outputs) if isinstance(outputs, (tuple, list)) else 1
+        output_names = [f'output{i}' for i in range(count)]
+    with exportable(module):
+        torch.onnx.export(module, (example, ), str(path),
+                          input_names=[input_name],
+                          output_names=list(output_names),
+                          opset_version=OPSET, dynamo=False)
+
+
+def flatten_outputs(outputs) -> List[torch.Tensor]:
+    """Nested tuples/lists/dicts of tensors -> a flat list, in order."""
+    if isinstance(outputs, torch.Tensor):
+        return [outputs]
+    if isinstance(outputs, dict):
+        outputs = list(outputs.values())
+    return [t for item in outputs for t in flatten_outputs(item)]
+
+
+class FlatOutputs(nn.Module):
+    """``module`` with its outputs as one flat tuple of tensors."""
+
+    def __init__(self, module: nn.Module):
+        super().__init__()
+        self.module = module
+
+    def forward(self, inputs: torch.Tensor):
+        return tuple(flatten_outputs(self.module(inputs)))
+
+
+def relative_differences(got: Sequence[torch.Tensor],
+                         want: Sequence[torch.Tensor]) -> List[float]:
+    """Per output: largest absolute difference over the largest magnitude
+    of the reference output."""
+    if len(got) != len(want):
+        raise ToolError(f'{len(got)} outputs where the reference '
+                        f'has {len(want)}')
+    return [float((g.float() - w.float()).abs().max() /
+                  w.float().abs().max().clamp_min(1e-12))
+            for g, w in zip(got, want)]
+
+
+def verify(path, module: nn.Module, example: torch.Tensor) -> List[float]:
+    """Relative differences of onnxruntime's outputs from PyTorch's."""
+    import onnxruntime
+    session = onnxruntime.InferenceSession(
+        str(path), providers=['CPUExecutionProvider'])
+    got = [torch.from_numpy(o)
+           for o in session.run(None, {'input': example.numpy()})]
+    with torch.no_grad():
+        want = flatten_outputs(module(example))
+    return relative_differences(got, want)

@@ -1,0 +1,50 @@
+"""Layers more than one family uses.
+
+* :class:`LayerNorm2d` (registered as ``'LN2d'``) normalises the channel axis
+  of ``(N, C, H, W)`` maps, which ``nn.LayerNorm`` cannot do without permutes.
+* :class:`SqueezeExcite` is the plain conv-based squeeze-and-excitation gate.
+"""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.registry import MODELS
+
+
+@MODELS.register_module('LN2d')
+class LayerNorm2d(nn.LayerNorm):
+    """LayerNorm over the channels of a ``(N, C, H, W)`` tensor.
+
+    Same parameters and numbers as ``nn.LayerNorm(C)`` applied to the
+    channels-last view.  The output is in the channels-last memory format
+    (``(N, H, W, C)`` in memory): no copy back to NCHW, and none at all for a
+    channels-last input.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.layer_norm(x.permute(0, 2, 3, 1), self.normalized_shape,
+                         self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)
+
+
+class SqueezeExcite(nn.Module):
+    """Squeeze-and-excitation: ``x * gate(expand(act(reduce(mean_hw(x)))))``.
+
+    Args:
+        channels: C of the ``(N, C, H, W)`` input.
+        reduced_channels: width of the bottleneck.
+        act_layer: activation module between the two 1x1 convs.
+        gate_layer: module producing the per-channel gate.
+    """
+
+    def __init__(self, channels: int, reduced_channels: int,
+                 act_layer: nn.Module, gate_layer: nn.Module = None):
+        super().__init__()
+        self.conv_reduce = nn.Conv2d(channels, reduced_channels, 1)
+        self.act = act_layer
+        self.conv_expand = nn.Conv2d(reduced_channels, channels, 1)
+        self.gate = gate_layer if gate_layer is not None else nn.Sigmoid()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scale = x.mean((2, 3), keepdim=True)
+        scale = self.conv_expand(self.act(self.conv_reduce(scale)))
+        return x * self.gate(scale)
