@@ -39,6 +39,10 @@ setup(
     extras_require={
         'det': ['mmdet>=3.0.0,<3.4.0', 'pycocotools'],
         'seg': ['mmsegmentation>=1.0.0,<1.3.0', 'ftfy', 'regex'],
+        # edge runtimes and their converters (tools/deploy.py); running an
+        # artefact needs numpy, opencv-python and its one runtime only
+        'deploy': ['onnx', 'onnxruntime', 'onnxslim', 'openvino', 'ncnn',
+                   'pnnx'],
         'tests': ['pytest', 'onnx', 'onnxruntime'],
     },
 )

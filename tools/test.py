@@ -5,13 +5,18 @@ segmentors (whatever the config's test_evaluator computes).
         [--show-dir DIR [--show-score-thr T]] [--deploy]
         [--cfg-options k=v ...] [--launcher pytorch|slurm]
 
+    python tools/test.py CONFIG ARTEFACT_DIR
+
 The checkpoint is read with ``weights_only=True`` and the allow-list of
 :mod:`backbones.checkpoint`; ``--unsafe-load`` is the explicit opt-out for a
-trusted file that holds other objects.
+trusted file that holds other objects.  An artefact folder of
+``tools/deploy.py`` is run by its runtime on every test image (files in,
+boxes or masks out) and scored by the same evaluator.
 """
 import argparse
 import json
 import numbers
+import os
 import os.path as osp
 
 import numpy as np
@@ -25,7 +30,8 @@ from backbones.data.checks import data_errors
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Evaluate a checkpoint')
     parser.add_argument('config', help='config file')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('checkpoint', help='checkpoint file, or an artefact '
+                        'folder of tools/deploy.py')
     parser.add_argument('--work-dir', help='where logs go (default: '
                         'work_dirs/<config name>)')
     parser.add_argument('--out', help='also dump the raw predictions to this '
@@ -89,9 +95,37 @@ def summarize_metrics(metrics: dict) -> str:
     return ', '.join(parts) if parts else str(metrics)
 
 
+def test_artefact(args) -> dict:
+    """An artefact folder of tools/deploy.py, evaluated with the config's
+    evaluator on its test set."""
+    from backbones.data.checks import check_classes, check_data
+    from backbones.export.evaluation import evaluate_artefact
+    for option in ('show_dir', 'out', 'deploy'):
+        if getattr(args, option):
+            raise cli.ToolError(f'--{option.replace("_", "-")} is for '
+                                f'checkpoints, not artefact folders')
+    cfg = cli.load_config(args.config, args.cfg_options)
+    check_classes(cfg, ['test_dataloader'])
+    check_data(cfg, ['test_dataloader'])
+    with data_errors(cfg):
+        return evaluate_artefact(cfg, args.checkpoint)
+
+
+def print_metrics_json(metrics: dict) -> None:
+    print('metrics json: ' + json.dumps(
+        {k: float(v) for k, v in metrics.items()
+         if isinstance(v, (numbers.Real, np.generic))}))
+
+
 def main(argv=None):
     args = parse_args(argv)
     cli.preflight()
+    if os.path.isdir(args.checkpoint):
+        metrics = test_artefact(args)
+        print(f'Test results for {args.checkpoint}: '
+              f'{summarize_metrics(metrics)}')
+        print_metrics_json(metrics)
+        return metrics
     cli.apply_unsafe_load(args.unsafe_load)
     cli.check_checkpoint(args.checkpoint)
     cfg = cli.load_run_config(args)
@@ -115,9 +149,7 @@ def main(argv=None):
           f'{summarize_metrics(metrics)}')
     if args.show_dir:
         print(f'drew the predictions into {show_dir}')
-    print('metrics json: ' + json.dumps(
-        {k: float(v) for k, v in metrics.items()
-         if isinstance(v, (numbers.Real, np.generic))}))
+    print_metrics_json(metrics)
     return metrics
 
 

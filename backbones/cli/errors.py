@@ -17,8 +17,10 @@ def user_errors() -> tuple:
                               UntrustedCheckpointError)
     from ..data.checks import DataError
     from ..models import InputError
+    from ..runtime import ArtefactError, ImageError
     return (ToolError, CheckpointLayoutError, UntrustedCheckpointError,
-            MXNetParamsError, DataError, InputError)
+            MXNetParamsError, DataError, InputError, ArtefactError,
+            ImageError)
 
 
 def run_tool(main, argv: Optional[Sequence[str]] = None):

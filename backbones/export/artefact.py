@@ -1,0 +1,279 @@
+"""A config and a checkpoint -> a self-describing artefact folder that
+ONNX Runtime, OpenVINO or ncnn runs end to end (``tools/deploy.py`` is its
+command line; :mod:`backbones.runtime` runs the result).
+
+The folder holds the backend's model files and ``manifest.json``
+(:mod:`backbones.runtime.manifest`).  It is built in a temporary folder
+beside ``out`` and renamed into place only once the backend has loaded it
+and its outputs equal PyTorch's, so a model a backend cannot express
+leaves nothing behind.
+"""
+import os
+import os.path as osp
+import platform
+import shutil
+import tempfile
+from typing import Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from .. import __version__
+from ..cli.errors import ToolError
+from ..runtime.manifest import (BACKENDS, FORMAT, FORMAT_VERSION, MANIFEST,
+                                read_manifest, sha256_of, write_manifest)
+from .graphs import DetectionGraph, SegmentationGraph, pad_value
+from .onnx import export_module, relative_differences
+
+# Largest relative difference from PyTorch accepted for fp32 artefacts.
+FP32_TOLERANCE = 1e-3
+
+
+def test_resize(cfg) -> dict:
+    """The ``Resize`` of the config's test pipeline as ``dict(scale=[W, H],
+    keep_ratio=...)`` (mmcv's convention)."""
+    dataset = cfg.test_dataloader.dataset
+    while 'pipeline' not in dataset and 'dataset' in dataset:
+        dataset = dataset.dataset
+    for step in dataset.get('pipeline', []):
+        if step.get('type') == 'Resize' and step.get('scale'):
+            return dict(scale=list(step['scale']),
+                        keep_ratio=bool(step.get('keep_ratio', False)))
+    raise ToolError('the test pipeline has no Resize with a scale: the '
+                    'artefact needs a static input size')
+
+
+def preprocess_rule(cfg, size: Tuple[int, int]) -> dict:
+    """The test pipeline's resize for an artefact of input ``size``: a
+    fixed-size resize goes to ``size`` itself (``--shape`` chooses the
+    deployed resolution); a keep-ratio resize keeps the config's scale and
+    is padded to ``size``."""
+    resize = test_resize(cfg)
+    if not resize['keep_ratio']:
+        resize['scale'] = [size[1], size[0]]
+    return resize
+
+
+def class_names(cfg) -> List[str]:
+    from mmengine.registry import DATASETS
+    dataset = cfg.test_dataloader.dataset
+    while 'dataset' in dataset and 'metainfo' not in dataset:
+        dataset = dataset.dataset
+    metainfo = dataset.get('metainfo') or {}
+    if 'classes' in metainfo:
+        return list(metainfo['classes'])
+    cls = DATASETS.get(dataset['type'])
+    return list(getattr(cls, 'METAINFO', {}).get('classes', []))
+
+
+def source_record(config: str, checkpoint: str) -> dict:
+    """Where an artefact came from: paths and sha256 digests."""
+    return dict(config=config, config_sha256=sha256_of(config),
+                checkpoint=checkpoint,
+                checkpoint_sha256=sha256_of(checkpoint))
+
+
+def detection_postprocess(model, graph: DetectionGraph) -> dict:
+    cfg = model.bbox_head.test_cfg
+    nms = cfg.get('nms') or {}
+    if nms.get('type', 'nms') != 'nms':
+        raise ToolError(f"test_cfg.nms.type={nms['type']!r}: only 'nms' "
+                        f'deploys')
+    return dict(score_thr=float(cfg.get('score_thr', 0)),
+                nms_pre=int(cfg.get('nms_pre', -1)),
+                iou_threshold=float(nms.get('iou_threshold', 0.5)),
+                max_per_img=int(cfg.get('max_per_img', 100)),
+                min_bbox_size=float(cfg.get('min_bbox_size', -1)),
+                priors_per_level=graph.priors_per_level)
+
+
+def build_graph(model: nn.Module, scope: str, size: Tuple[int, int]):
+    """``(graph, task, output names, postprocess settings)``."""
+    if scope == 'mmdet':
+        graph = DetectionGraph(model, size)
+        return graph, 'detection', ['boxes', 'scores'], \
+            detection_postprocess(model, graph)
+    graph = SegmentationGraph(model, size)
+    return graph, 'segmentation', ['seg_logits'], dict(align_corners=False)
+
+
+def versions() -> Dict[str, str]:
+    import importlib.metadata as metadata
+    found = {'python': platform.python_version()}
+    for name in ('torch', 'onnx', 'onnxruntime', 'onnxslim', 'openvino',
+                 'ncnn', 'pnnx', 'mmengine', 'mmcv', 'mmdet',
+                 'mmsegmentation'):
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+def simplify_onnx(path: str) -> None:
+    """onnxslim in place: constant folding, shape-op elimination and op
+    fusion (the TorchScript exporter leaves hundreds of Shape/Constant
+    nodes).  onnxslim over onnxsim: a pure-Python wheel for every
+    platform, no native build, and it keeps the graph's initializer
+    names."""
+    import onnx
+    import onnxslim
+    onnx.save(onnxslim.slim(path), path)
+
+
+def to_openvino(onnx_path: str, folder: str) -> Dict[str, str]:
+    import openvino as ov
+    ov.save_model(ov.convert_model(onnx_path), osp.join(folder, 'model.xml'),
+                  compress_to_fp16=False)
+    return dict(xml='model.xml', bin='model.bin')
+
+
+def unknown_ncnn_layers(param_path: str) -> List[str]:
+    """Layer types in an ncnn ``.param`` file that ncnn does not have (what
+    pnnx writes for operators it could not map)."""
+    import ncnn
+    with open(param_path) as handle:
+        lines = handle.read().splitlines()[2:]
+    types = sorted({line.split()[0] for line in lines if line.strip()})
+    return [t for t in types if ncnn.layer_to_index(t) < 0]
+
+
+def to_ncnn(graph: nn.Module, example: torch.Tensor,
+            folder: str) -> Dict[str, str]:
+    """TorchScript -> pnnx -> ``model.ncnn.param`` / ``.bin`` (fp32)."""
+    import pnnx
+    work = osp.join(folder, 'pnnx')
+    os.makedirs(work)
+    param, weights = osp.join(folder, 'model.ncnn.param'), \
+        osp.join(folder, 'model.ncnn.bin')
+    try:
+        pnnx.export(graph, osp.join(work, 'model.pt'), (example, ),
+                    ncnnparam=param, ncnnbin=weights,
+                    pnnxparam=osp.join(work, 'model.pnnx.param'),
+                    pnnxbin=osp.join(work, 'model.pnnx.bin'),
+                    pnnxpy=osp.join(work, 'model_pnnx.py'),
+                    pnnxonnx=osp.join(work, 'model.pnnx.onnx'),
+                    ncnnpy=osp.join(work, 'model_ncnn.py'), fp16=False,
+                    check_trace=False)
+    except SyntaxError:
+        pass  # pnnx's own Python re-export of the graph; ncnn files are out
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if not (osp.isfile(param) and osp.isfile(weights)):
+        raise ToolError('ncnn cannot express this model: pnnx wrote no ncnn '
+                        'files')
+    unknown = unknown_ncnn_layers(param)
+    if unknown:
+        raise ToolError(f'ncnn cannot express this model: it has no layer '
+                        f'for {", ".join(unknown)} (ncnn tensors have at '
+                        f'most 4 dimensions)')
+    return dict(param='model.ncnn.param', bin='model.ncnn.bin')
+
+
+def verify(folder: str, manifest: dict, graph: nn.Module,
+           example: torch.Tensor) -> List[float]:
+    """Relative differences of the backend's outputs from PyTorch's."""
+    from ..runtime import load
+    model = load(folder)
+    got = [torch.from_numpy(np.asarray(o, np.float32))
+           for o in model.run_graph(example.numpy())]
+    with torch.no_grad():
+        want = graph(example)
+    want = list(want) if isinstance(want, (tuple, list)) else [want]
+    return relative_differences([g.reshape(w.shape) for g, w in
+                                 zip(got, want)], want)
+
+
+def example_input(size: Tuple[int, int], seed: int = 0) -> torch.Tensor:
+    """Pixel-valued random input (0..255), as the graph sees images."""
+    gen = torch.Generator().manual_seed(seed)
+    return torch.rand(1, 3, *size, generator=gen) * 255
+
+
+def deploy(model: nn.Module, cfg, backend: str, out: str,
+           size: Tuple[int, int], source: dict,
+           quantize: Optional[Callable[[str, dict, nn.Module], dict]] = None,
+           report=print) -> dict:
+    """Write the artefact of ``model`` (weights loaded, deploy mode) to
+    ``out``; returns its manifest.
+
+    ``quantize(folder, manifest, graph)``, when given, turns the fp32
+    artefact in ``folder`` into int8 and returns the manifest fields it
+    changed (:mod:`backbones.export.quantize`).
+
+    Raises:
+        ToolError: the backend cannot express the model, or its outputs
+            differ from PyTorch's; nothing is written then.
+    """
+    if backend not in BACKENDS:
+        raise ToolError(f'unknown backend {backend!r}: choose one of '
+                        f'{", ".join(BACKENDS)}')
+    if osp.exists(out) and not osp.isfile(osp.join(out, MANIFEST)):
+        raise ToolError(f'{out} exists and is not an artefact folder: '
+                        f'choose another --out')
+    graph, task, outputs, post = build_graph(model, cfg.default_scope, size)
+    graph.eval()
+    example = example_input(size)
+    with torch.no_grad():  # caches parameter-only tables (LeViT's biases,
+        graph(example)     # EdgeNeXt's encodings): exported as constants
+    parent = osp.dirname(osp.abspath(out))
+    os.makedirs(parent, exist_ok=True)
+    folder = tempfile.mkdtemp(prefix='.partial-', dir=parent)
+    try:
+        onnx_path = osp.join(folder, 'model.onnx')
+        if backend != 'ncnn':
+            try:
+                export_module(graph, example, onnx_path, input_name='image',
+                              output_names=outputs)
+            except (RuntimeError, torch.onnx.errors.OnnxExporterError) as err:
+                raise ToolError(f'{backend} cannot express this model: the '
+                                f'ONNX export failed: '
+                                f'{str(err).splitlines()[0]}') from err
+            simplify_onnx(onnx_path)
+        if backend == 'onnxruntime':
+            files = dict(model='model.onnx')
+        elif backend == 'openvino':
+            files = to_openvino(onnx_path, folder)
+            os.unlink(onnx_path)
+        else:
+            files = to_ncnn(graph, example, folder)
+        manifest = dict(
+            format=FORMAT, format_version=FORMAT_VERSION,
+            mobiledense_version=__version__, task=task, backend=backend,
+            precision='fp32', files=files, sha256={},
+            input=dict(name='image', size=list(size), channel_order='bgr',
+                       layout='NCHW', dtype='float32',
+                       pad_value=pad_value(model)),
+            preprocess=preprocess_rule(cfg, size), classes=class_names(cfg),
+            postprocess=post, outputs=outputs,
+            output_ndims=[3, 3] if task == 'detection' else [4],
+            source=source, versions=versions())
+        write_manifest(folder, manifest)
+        differences = verify(folder, manifest, graph, example)
+        worst = max(differences)
+        if worst > FP32_TOLERANCE:
+            raise ToolError(f'{backend} output '
+                            f'{outputs[differences.index(worst)]} differs '
+                            f'from PyTorch by {worst:.2e} relative (above '
+                            f'{FP32_TOLERANCE:g}); nothing was written')
+        report(f'{backend} fp32 vs PyTorch: largest relative difference '
+               f'{worst:.2e}')
+        manifest['verified'] = dict(fp32_relative_difference=worst)
+        if quantize is not None:
+            manifest.update(quantize(folder, manifest, graph))
+        for name in set(manifest['files'].values()):
+            manifest['sha256'][name] = sha256_of(osp.join(folder, name))
+        for name in os.listdir(folder):
+            if name not in manifest['files'].values():
+                os.unlink(osp.join(folder, name))
+        write_manifest(folder, manifest)
+        read_manifest(folder)
+        os.chmod(folder, 0o755)  # mkdtemp makes it private
+        if osp.exists(out):
+            shutil.rmtree(out)
+        os.replace(folder, out)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return manifest

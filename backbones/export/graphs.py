@@ -1,0 +1,154 @@
+"""The graphs an artefact holds: a detector or segmentor from pixels to
+what the numpy post-processing of :mod:`backbones.runtime.postprocess`
+takes.
+
+Both take ``(1, 3, H, W)`` float32 pixels in the channel order images are
+decoded in (BGR), resized and padded by the runtime; the config's
+``bgr_to_rgb`` and mean/std are applied first, inside the graph.
+
+* :class:`DetectionGraph` (mmdet single-stage dense heads with priors and a
+  box coder: SSD, RetinaNet): every prior's decoded box ``(1, N, 4)``,
+  clipped to the input, and class scores ``(1, N, C)`` (softmax without the
+  background for SSD, sigmoid for RetinaNet), level after level.
+* :class:`SegmentationGraph` (mmseg encoder-decoders): the decode head's
+  logits resized to the input, ``(1, C, H, W)``.
+"""
+import math
+from typing import List, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..cli.errors import ToolError
+
+
+class Normalise(nn.Module):
+    """``(pixels[:, ::-1] if bgr_to_rgb else pixels) - mean) / std`` as one
+    per-channel affine map (a 1x1 conv every runtime has)."""
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float],
+                 bgr_to_rgb: bool):
+        super().__init__()
+        order = [2, 1, 0] if bgr_to_rgb else [0, 1, 2]
+        weight = torch.zeros(3, 3, 1, 1)
+        for out, source in enumerate(order):
+            weight[out, source] = 1.0 / std[out]
+        self.register_buffer('weight', weight)
+        self.register_buffer('bias', -torch.tensor(mean, dtype=torch.float32)
+                             / torch.tensor(std, dtype=torch.float32))
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(pixels, self.weight, self.bias)
+
+
+def preprocessing(model: nn.Module) -> dict:
+    """``mean``, ``std`` (after the channel flip) and ``bgr_to_rgb`` of a
+    detector's or segmentor's data preprocessor (mmengine's and mmseg's
+    name the flip differently)."""
+    pre = model.data_preprocessor
+    flip = getattr(pre, '_channel_conversion',
+                   getattr(pre, 'channel_conversion', False))
+    if pre._enable_normalize:
+        mean, std = pre.mean.flatten().tolist(), pre.std.flatten().tolist()
+    else:
+        mean, std = [0.0] * 3, [1.0] * 3
+    return dict(mean=mean, std=std, bgr_to_rgb=bool(flip))
+
+
+def normaliser(model: nn.Module) -> Normalise:
+    return Normalise(**preprocessing(model))
+
+
+def pad_value(model: nn.Module) -> List[float]:
+    """The pixel (in the fed BGR order) that normalises to 0: mm's data
+    preprocessors pad normalised images with 0."""
+    settings = preprocessing(model)
+    mean = settings['mean']
+    return mean[::-1] if settings['bgr_to_rgb'] else mean
+
+
+# DeltaXYWHBBoxCoder.decode's default: the largest log-ratio of a box side.
+WH_RATIO_CLIP = 16 / 1000
+
+
+class DetectionGraph(nn.Module):
+    """Pixels -> ``(boxes (1, N, 4), scores (1, N, C))`` over every prior."""
+
+    def __init__(self, model: nn.Module, size: Tuple[int, int]):
+        super().__init__()
+        head = getattr(model, 'bbox_head', None)
+        from mmdet.models.task_modules.coders import DeltaXYWHBBoxCoder
+        if head is None or not hasattr(head, 'prior_generator') or \
+                not isinstance(getattr(head, 'bbox_coder', None),
+                               DeltaXYWHBBoxCoder):
+            raise ToolError(f'{type(model).__name__}: only single-stage '
+                            f'detectors with anchor heads and delta box '
+                            f'coders (SSD, RetinaNet) deploy end to end')
+        self.model = model
+        self.normalise = normaliser(model)
+        self.size = tuple(size)
+        with torch.no_grad():
+            cls_scores, _ = model._forward(torch.zeros(1, 3, *size))
+        featmap_sizes = [tuple(c.shape[-2:]) for c in cls_scores]
+        priors = head.prior_generator.grid_priors(featmap_sizes,
+                                                  device='cpu')
+        self.priors_per_level = [len(p) for p in priors]
+        self.register_buffer('priors', torch.cat(priors)[None])
+
+    def forward(self, pixels: torch.Tensor):
+        head = self.model.bbox_head
+        cls_scores, bbox_preds = self.model._forward(self.normalise(pixels))
+        logits = torch.cat([c.permute(0, 2, 3, 1).reshape(
+            1, -1, head.cls_out_channels) for c in cls_scores], 1)
+        deltas = torch.cat([b.permute(0, 2, 3, 1).reshape(1, -1, 4)
+                            for b in bbox_preds], 1)
+        scores = logits.sigmoid() if head.use_sigmoid_cls else \
+            logits.softmax(-1)[..., :-1]
+        return self.decode(deltas), scores
+
+    def decode(self, deltas: torch.Tensor) -> torch.Tensor:
+        """``(1, N, 4)`` deltas -> boxes, as mmdet's ``delta2bbox`` (means
+        and stds, the log-ratio clamp, clipping to the input), written with
+        step-1 slices and broadcasts only: no strided slices or 5-D
+        tensors, which ncnn lacks."""
+        coder = self.model.bbox_head.bbox_coder
+        if coder.add_ctr_clamp:
+            raise ToolError('box coders with add_ctr_clamp do not deploy')
+        means = deltas.new_tensor(coder.means)
+        stds = deltas.new_tensor(coder.stds)
+        deltas = deltas * stds + means
+        priors = self.priors
+        centres = (priors[..., :2] + priors[..., 2:]) * 0.5
+        sizes = priors[..., 2:] - priors[..., :2]
+        max_ratio = abs(math.log(WH_RATIO_CLIP))
+        centres = centres + sizes * deltas[..., :2]
+        sizes = sizes * deltas[..., 2:].clamp(-max_ratio, max_ratio).exp()
+        boxes = torch.cat([centres - sizes * 0.5, centres + sizes * 0.5], -1)
+        if coder.clip_border:
+            height, width = self.size
+            limits = deltas.new_tensor([width, height, width, height])
+            boxes = torch.minimum(boxes.clamp(min=0), limits)
+        return boxes
+
+
+class SegmentationGraph(nn.Module):
+    """Pixels -> the decode head's logits at the input size."""
+
+    def __init__(self, model: nn.Module, size: Tuple[int, int]):
+        super().__init__()
+        if not hasattr(model, 'decode_head'):
+            raise ToolError(f'{type(model).__name__}: only encoder-decoder '
+                            f'segmentors deploy')
+        if model.align_corners:
+            raise ToolError('segmentors with align_corners=True do not '
+                            'deploy (the runtime resizes with half-pixel '
+                            'centres)')
+        self.model = model
+        self.normalise = normaliser(model)
+        self.size = tuple(size)
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        logits = self.model._forward(self.normalise(pixels))
+        return F.interpolate(logits, size=self.size, mode='bilinear',
+                             align_corners=False)

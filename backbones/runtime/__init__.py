@@ -1,0 +1,56 @@
+"""Running a deployed artefact: numpy, OpenCV and one runtime, no torch,
+mmcv or mm*.
+
+    from backbones.runtime import load
+    model = load('deploy/ssdlite_emo_2m_ort')
+    out = model('demo.jpg')   # or an (H, W, 3) uint8 BGR array
+    # detection: dict(bboxes=(K, 4) xyxy pixels, scores=(K,), labels=(K,))
+    # segmentation: dict(sem_seg=(H, W) class indices)
+"""
+from typing import Dict, Union
+
+import numpy as np
+
+from . import postprocess
+from .backends import SESSIONS
+from .manifest import ArtefactError, read_manifest
+from .preprocess import ImageError, decode, prepare
+
+__all__ = ['ArtefactError', 'DeployedModel', 'ImageError', 'load']
+
+
+class DeployedModel:
+    """An artefact folder ready to run; call it on an image."""
+
+    def __init__(self, folder: str, threads: int = 0):
+        self.folder = folder
+        self.manifest = read_manifest(folder)
+        self.task = self.manifest['task']
+        self.classes = tuple(self.manifest['classes'])
+        self.session = SESSIONS[self.manifest['backend']](
+            folder, self.manifest, threads)
+
+    def run_graph(self, pixels: np.ndarray):
+        """The graph alone on a prepared ``(1, 3, H, W)`` input."""
+        return self.session.run(pixels)
+
+    def __call__(self,
+                 image: Union[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        pixels, meta = prepare(decode(image), self.manifest)
+        outputs = self.session.run(pixels)
+        if self.task == 'detection':
+            boxes, scores = outputs
+            return postprocess.detections(boxes[0], scores[0], meta,
+                                          self.manifest['postprocess'])
+        return postprocess.segmentation(outputs[0][0], meta)
+
+
+def load(folder: str, threads: int = 0) -> DeployedModel:
+    """The artefact in ``folder`` (written by ``tools/deploy.py``);
+    ``threads`` 0 lets the runtime choose.
+
+    Raises:
+        ArtefactError: a missing, incomplete or foreign folder, or a
+            runtime that is not installed.
+    """
+    return DeployedModel(folder, threads)

@@ -1,0 +1,105 @@
+"""One session class per runtime, all with ``run(pixels) -> [outputs]``
+for a ``(1, 3, H, W)`` float32 input.  Each imports its runtime only when
+it is built, so an artefact needs just its own."""
+import os.path as osp
+from typing import List
+
+import numpy as np
+
+from .manifest import ArtefactError
+
+
+def _require(module: str, backend: str):
+    import importlib
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        raise ArtefactError(
+            f'this artefact runs on {backend}, which is not installed here '
+            f'({err}); pip install mobiledense[deploy]') from err
+
+
+class OnnxRuntimeSession:
+    def __init__(self, folder: str, manifest: dict, threads: int = 0):
+        ort = _require('onnxruntime', 'onnxruntime')
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        # idle threads would spin and take the cores from whatever runs next
+        options.add_session_config_entry('session.intra_op.allow_spinning',
+                                         '0')
+        self.session = ort.InferenceSession(
+            osp.join(folder, manifest['files']['model']), options,
+            providers=['CPUExecutionProvider'])
+        self.input_name = self.session.get_inputs()[0].name
+
+    def run(self, pixels: np.ndarray) -> List[np.ndarray]:
+        return self.session.run(None, {self.input_name: pixels})
+
+
+class OpenVINOSession:
+    def __init__(self, folder: str, manifest: dict, threads: int = 0):
+        ov = _require('openvino', 'openvino')
+        core = ov.Core()
+        # f32 arithmetic: on CPUs with bf16 OpenVINO would otherwise compute
+        # in bf16 and move boxes by tenths of a pixel; int8 models keep
+        # their int8 layers either way.
+        config = {'INFERENCE_PRECISION_HINT': 'f32',
+                  'PERFORMANCE_HINT': 'LATENCY'}
+        if threads:
+            config['INFERENCE_NUM_THREADS'] = threads
+        model = core.read_model(osp.join(folder, manifest['files']['xml']),
+                                osp.join(folder, manifest['files']['bin']))
+        self.compiled = core.compile_model(model, 'CPU', config)
+        self.request = self.compiled.create_infer_request()
+
+    def run(self, pixels: np.ndarray) -> List[np.ndarray]:
+        self.request.infer({0: pixels})
+        return [self.request.get_output_tensor(i).data.copy()
+                for i in range(len(self.compiled.outputs))]
+
+
+class NcnnSession:
+    def __init__(self, folder: str, manifest: dict, threads: int = 0):
+        ncnn = _require('ncnn', 'ncnn')
+        self.ncnn = ncnn
+        self.net = ncnn.Net()
+        self.net.opt.use_vulkan_compute = False
+        if manifest['precision'] == 'fp32':
+            # fp32 arithmetic and storage, as the graph was verified with
+            for option in ('use_fp16_packed', 'use_fp16_storage',
+                           'use_fp16_arithmetic', 'use_bf16_storage'):
+                setattr(self.net.opt, option, False)
+        if threads:
+            self.net.opt.num_threads = threads
+        if self.net.load_param(osp.join(
+                folder, manifest['files']['param'])) != 0 or \
+                self.net.load_model(osp.join(
+                    folder, manifest['files']['bin'])) != 0:
+            raise ArtefactError(f'ncnn cannot load the model in {folder}')
+        self.inputs = list(self.net.input_names())
+        # pnnx names outputs out0, out1, ... in graph order; ncnn lists
+        # them in another order
+        self.outputs = sorted(self.net.output_names(),
+                              key=lambda name: int(name[3:]))
+        self.out_ndims = manifest['output_ndims']
+
+    def run(self, pixels: np.ndarray) -> List[np.ndarray]:
+        extractor = self.net.create_extractor()
+        # ncnn blobs carry no batch axis; the Mat wraps the array's memory,
+        # which must outlive the extraction
+        image = np.ascontiguousarray(pixels[0])
+        extractor.input(self.inputs[0], self.ncnn.Mat(image))
+        results = []
+        for name, ndim in zip(self.outputs, self.out_ndims):
+            status, blob = extractor.extract(name)
+            if status != 0:
+                raise ArtefactError(f'ncnn failed to compute {name}')
+            array = np.array(blob)
+            results.append(array.reshape((1, ) * (ndim - array.ndim) +
+                                         array.shape))
+        return results
+
+
+SESSIONS = {'onnxruntime': OnnxRuntimeSession, 'openvino': OpenVINOSession,
+            'ncnn': NcnnSession}

@@ -1,0 +1,248 @@
+"""Deployment: every family on every backend gives PyTorch's answers, the
+numpy post-processing is mmdet's, artefacts run without torch, and bad
+artefacts or images are named in one line."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from backbones import cli
+from backbones.export.artefact import deploy
+from backbones.models.folding import switch_model_to_deploy
+from backbones.runtime import ArtefactError, ImageError, load
+from backbones.runtime.postprocess import batched_nms, detections
+from helpers import REPO, randomise
+
+BACKENDS = ('onnxruntime', 'openvino', 'ncnn')
+# one detector per family, and one segmentor; all at a small static input
+DETECTORS = {'EMO': 'toy/ssdlite_emo_2m_toy', 'LeViT': 'ssdlite_levit_128s_coco',
+             'EdgeNeXt': 'ssdlite_edgenext_xx_small_coco',
+             'AsymmNet': 'ssdlite_asymmnet_small_coco'}
+SEGMENTOR = 'deeplabv3_emo_1m_ade20k'
+SIZE = (96, 128)
+
+
+def deployed_model(config: str):
+    torch.manual_seed(0)
+    cfg = cli.load_config(REPO / 'configs' / f'{config}.py')
+    for step in cfg.test_dataloader.dataset.pipeline:
+        if step['type'] == 'Resize' and step.get('keep_ratio'):
+            step['scale'] = SIZE[::-1]  # to fit the small artefact input
+    model = cli.build_model(cfg, init_weights=True).eval()
+    randomise(model)
+    return cfg, switch_model_to_deploy(model)
+
+
+def an_image(seed: int = 0, size=(90, 150)) -> np.ndarray:
+    """A BGR uint8 image of another size than the artefact input."""
+    return np.random.default_rng(seed).integers(0, 256, (*size, 3),
+                                                dtype=np.uint8)
+
+
+@pytest.fixture(scope='module')
+def ort_detector(tmp_path_factory):
+    """An onnxruntime artefact of the toy SSDLite-EMO, and its model, whose
+    class scores are spread out as a trained model's (an untrained one
+    scores every box near 1 / (classes + 1), and NMS then rests on ties)."""
+    cfg, model = deployed_model(DETECTORS['EMO'])
+    with torch.no_grad():
+        for conv in model.bbox_head.cls_convs.modules():
+            if isinstance(conv, torch.nn.Conv2d):
+                conv.weight *= 6
+    out = tmp_path_factory.mktemp('artefacts') / 'ssdlite_ort'
+    deploy(model, cfg, 'onnxruntime', str(out), SIZE, source={},
+           report=lambda line: None)
+    return out, cfg, model
+
+
+def mmdet_predictions(cfg, model, image: np.ndarray) -> dict:
+    """What mmdet's own inference makes of ``image`` (the config's test
+    pipeline, data preprocessor, head and NMS), with the artefact's static
+    size as the Resize scale."""
+    from mmdet.apis import inference_detector
+    model.cfg = cfg.copy()
+    pipeline = model.cfg.test_dataloader.dataset.pipeline
+    for step in pipeline:
+        if step['type'] == 'Resize':
+            step['scale'] = SIZE[::-1]
+    result = inference_detector(model, image).pred_instances
+    return {k: result[k].numpy() for k in ('bboxes', 'scores', 'labels')}
+
+
+@pytest.mark.parametrize('family', DETECTORS)
+@pytest.mark.parametrize('backend', BACKENDS)
+def test_every_family_deploys_to_every_backend(family, backend, tmp_path):
+    """The artefact's graph equals PyTorch's (the deploy step refuses it
+    otherwise) and gives boxes in the image's pixels."""
+    cfg, model = deployed_model(DETECTORS[family])
+    out = tmp_path / 'artefact'
+    manifest = deploy(model, cfg, backend, str(out), SIZE, source={},
+                      report=lambda line: None)
+    assert manifest['verified']['fp32_relative_difference'] <= 1e-4
+    assert json.loads((out / 'manifest.json').read_text()) == manifest
+    prediction = load(str(out))(an_image())
+    boxes = prediction['bboxes']
+    assert boxes.shape[1] == 4 and len(boxes) == len(prediction['scores'])
+    assert (boxes >= 0).all() and (boxes[:, 2] <= 150).all() and \
+        (boxes[:, 3] <= 90).all()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith('.')]
+
+
+@pytest.mark.parametrize('backend', BACKENDS)
+def test_segmentor_deploys_to_every_backend(backend, tmp_path):
+    cfg, model = deployed_model(SEGMENTOR)
+    out = tmp_path / 'artefact'
+    manifest = deploy(model, cfg, backend, str(out), SIZE, source={},
+                      report=lambda line: None)
+    assert manifest['verified']['fp32_relative_difference'] <= 1e-4
+    seg = load(str(out))(an_image(size=(70, 100)))['sem_seg']
+    assert seg.shape == (70, 100) and seg.max() < 150
+
+
+def test_artefact_answers_as_mmdet_inference(ort_detector):
+    """Image in, boxes out: the artefact's decode, score filter, NMS and
+    rescaling give mmdet's predictions for the same image."""
+    folder, cfg, model = ort_detector
+    image = an_image(1)
+    want = mmdet_predictions(cfg, model, image)
+    got = load(str(folder))(image)
+    assert len(got['scores']) == len(want['scores']) > 10
+    np.testing.assert_array_equal(got['labels'], want['labels'])
+    np.testing.assert_allclose(got['scores'], want['scores'], atol=1e-5)
+    np.testing.assert_allclose(got['bboxes'], want['bboxes'], atol=1e-3)
+
+
+def test_numpy_nms_equals_mmcv():
+    from mmcv.ops import batched_nms as mmcv_batched_nms
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(0, 200, (500, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(5, 60, (500, 2))], 1)
+    boxes = boxes.astype(np.float32)
+    scores = rng.uniform(0, 1, 500).astype(np.float32)
+    labels = rng.integers(0, 4, 500)
+    _, want = mmcv_batched_nms(torch.from_numpy(boxes),
+                               torch.from_numpy(scores),
+                               torch.from_numpy(labels),
+                               dict(iou_threshold=0.45))
+    got = batched_nms(boxes, scores, labels, 0.45)
+    assert 50 < len(got) < 500
+    np.testing.assert_array_equal(got, want.numpy())
+
+
+def test_postprocess_limits_as_mmdet():
+    """nms_pre per level, the score threshold and max_per_img."""
+    rng = np.random.default_rng(1)
+    boxes = np.tile(np.array([[0, 0, 10, 10]], np.float32), (30, 1))
+    boxes += np.arange(30, dtype=np.float32)[:, None] * 20  # disjoint
+    scores = rng.uniform(0, 1, (30, 2)).astype(np.float32)
+    post = dict(score_thr=0.5, nms_pre=4, iou_threshold=0.5, max_per_img=6,
+                min_bbox_size=-1, priors_per_level=[20, 10])
+    meta = dict(scale_factor=(2.0, 0.5), img_shape=(600, 600))
+    out = detections(boxes, scores, meta, post)
+    assert len(out['scores']) == 6 and (out['scores'] > 0.5).all()
+    assert (np.diff(out['scores']) <= 0).all()
+    level0 = np.sort(scores[:20][scores[:20] > 0.5])[::-1][:4]
+    assert set(out['scores']) <= set(level0) | set(scores[20:].ravel())
+    np.testing.assert_allclose(out['bboxes'][:, 2] - out['bboxes'][:, 0], 5)
+    np.testing.assert_allclose(out['bboxes'][:, 3] - out['bboxes'][:, 1], 20)
+
+
+def test_runtime_runs_where_torch_and_mm_cannot_be_imported(ort_detector,
+                                                            tmp_path):
+    folder = ort_detector[0]
+    image = tmp_path / 'image.png'
+    import cv2
+    cv2.imwrite(str(image), an_image(2))
+    script = f'''
+import sys
+class Refuse:
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in ('torch', 'mmcv', 'mmdet', 'mmseg',
+                                  'mmengine', 'torchvision'):
+            raise ImportError(name + ' may not be imported here')
+sys.meta_path.insert(0, Refuse())
+from backbones.runtime import load
+out = load({str(folder)!r})({str(image)!r})
+print(len(out['bboxes']), out['bboxes'].shape[1])
+assert not any(m.split('.')[0] in ('torch', 'mmcv', 'mmengine')
+               for m in sys.modules)
+'''
+    done = subprocess.run([sys.executable, '-c', script],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    count, width = map(int, done.stdout.split())
+    assert count > 0 and width == 4
+
+
+def test_bad_artefact_folders_are_named(ort_detector, tmp_path):
+    import shutil
+    folder = ort_detector[0]
+    with pytest.raises(ArtefactError, match='artefact folder not found'):
+        load(str(tmp_path / 'nope'))
+    (tmp_path / 'empty').mkdir()
+    with pytest.raises(ArtefactError, match='has no manifest.json'):
+        load(str(tmp_path / 'empty'))
+    incomplete = tmp_path / 'incomplete'
+    shutil.copytree(folder, incomplete)
+    (incomplete / 'model.onnx').unlink()
+    with pytest.raises(ArtefactError, match='model.onnx .model. is missing'):
+        load(str(incomplete))
+    cut = tmp_path / 'cut'
+    shutil.copytree(folder, cut)
+    data = (cut / 'model.onnx').read_bytes()
+    (cut / 'model.onnx').write_bytes(data[:len(data) // 2])
+    with pytest.raises(ArtefactError, match='does not match the sha256'):
+        load(str(cut))
+    other = tmp_path / 'other_version'
+    shutil.copytree(folder, other)
+    manifest = json.loads((other / 'manifest.json').read_text())
+    manifest['format_version'] = 99
+    (other / 'manifest.json').write_text(json.dumps(manifest))
+    with pytest.raises(ArtefactError, match='format version 99'):
+        load(str(other))
+
+
+def test_undecodable_image_is_named(ort_detector, tmp_path):
+    model = load(str(ort_detector[0]))
+    text = tmp_path / 'notes.jpg'
+    text.write_text('not an image')
+    with pytest.raises(ImageError, match='cannot decode image .*notes.jpg'):
+        model(str(text))
+    with pytest.raises(ImageError, match='cannot read image'):
+        model(str(tmp_path / 'missing.jpg'))
+    with pytest.raises(ImageError, match=r'\(H, W, 3\) uint8'):
+        model(np.zeros((8, 8), np.float32))
+
+
+def test_model_a_backend_cannot_express_writes_nothing(tmp_path):
+    """EMO's eager windows use 6-D tensors: without its deploy-time
+    formulation ncnn has no layer for them, and the deploy stops naming the
+    op and the backend before anything is written."""
+    cfg, model = deployed_model(DETECTORS['EMO'])
+    for block in model.backbone.modules():
+        if getattr(block, 'attention_in_4d', False):
+            block.attention_in_4d = False
+    out = tmp_path / 'artefact'
+    with pytest.raises(cli.ToolError) as info:
+        deploy(model, cfg, 'ncnn', str(out), SIZE, source={},
+               report=lambda line: None)
+    assert str(info.value).startswith('ncnn cannot express this model: it '
+                                      'has no layer for Tensor.reshape')
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize('src, dst', [((7, 9), (20, 33)), ((40, 30), (13, 17)),
+                                      ((5, 5), (5, 8))])
+def test_logit_resize_equals_mmseg(src, dst):
+    """mmseg resizes logits with F.interpolate (bilinear, half-pixel)."""
+    import torch.nn.functional as F
+
+    from backbones.runtime.postprocess import resize_logits
+    logits = torch.randn(3, *src)
+    want = F.interpolate(logits[None], size=dst, mode='bilinear',
+                         align_corners=False)[0]
+    np.testing.assert_allclose(resize_logits(logits.numpy(), dst), want,
+                               atol=1e-5)

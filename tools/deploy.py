@@ -1,0 +1,65 @@
+"""Deploy a config and a checkpoint to an edge runtime: an artefact folder
+that ONNX Runtime, OpenVINO or ncnn runs from image to boxes or masks.
+
+    python tools/deploy.py CONFIG CHECKPOINT --backend {onnxruntime,openvino,
+        ncnn} --out DIR [--shape H W] [--int8 [--calib-images N]]
+
+The folder holds the model files and ``manifest.json`` (input size,
+pre-processing, classes, score and NMS settings, sha256 of the config and
+checkpoint, versions).  Run it with ``backbones.runtime.load(DIR)``,
+evaluate it with ``tools/test.py CONFIG DIR``.  Nothing is written when
+the backend cannot express the model or its outputs differ from
+PyTorch's.
+"""
+import argparse
+
+from backbones import cli
+
+
+def parse_args(argv=None):
+    from backbones.runtime.manifest import BACKENDS
+    parser = argparse.ArgumentParser(description='Deploy to an edge runtime')
+    parser.add_argument('config')
+    parser.add_argument('checkpoint')
+    parser.add_argument('--backend', required=True, choices=BACKENDS)
+    parser.add_argument('--out', required=True, help='artefact folder')
+    parser.add_argument('--shape', type=cli.positive_int, nargs=2,
+                        metavar=('H', 'W'),
+                        help="static input size (default: the config's test "
+                        'size)')
+    parser.add_argument('--int8', action='store_true',
+                        help='quantize to int8, calibrated on training '
+                        'images')
+    parser.add_argument('--calib-images', type=cli.positive_int, default=32,
+                        metavar='N', help='training images to calibrate on '
+                        '(default 32)')
+    cli.add_common_args(parser)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cli.preflight()
+    cli.apply_unsafe_load(args.unsafe_load)
+    cfg = cli.load_config(args.config, args.cfg_options)
+    cli.check_channels(cfg)
+    from backbones.analysis import test_input_shape
+    from backbones.export.artefact import deploy, source_record
+    from backbones.models.folding import switch_model_to_deploy
+    model = switch_model_to_deploy(
+        cli.build_model_with_weights(cfg, args.checkpoint))
+    quantize = None
+    if args.int8:
+        from backbones.export.quantize import quantizer
+        quantize = quantizer(args.backend, cfg, args.calib_images)
+    size = tuple(args.shape) if args.shape else test_input_shape(cfg)
+    manifest = deploy(model, cfg, args.backend, args.out, size,
+                      source_record(args.config, args.checkpoint),
+                      quantize=quantize)
+    print(f'wrote {args.out}: {manifest["task"]} for {args.backend}, '
+          f'{manifest["precision"]}, input {size[0]}x{size[1]}')
+    return manifest
+
+
+if __name__ == '__main__':
+    cli.run_tool(main)
