@@ -4,7 +4,7 @@ Importing this module applies them; our configs list it in
 ``custom_imports`` and our tools import it, so stock mmdet/mmseg tools get
 the same behaviour with our configs.  Each fix is idempotent and has a test:
 the first in ``tests/test_checkpoint.py``, the second in
-``tests/test_tools.py``.
+``tests/test_tools.py``, the third in ``tests/test_bad_inputs.py``.
 
 1. PyTorch >= 2.6 loads checkpoints with ``weights_only=True``, and
    mmengine 0.10.7's own checkpoints (``HistoryBuffer`` logs, numpy scalars)
@@ -16,10 +16,14 @@ the first in ``tests/test_checkpoint.py``, the second in
    builds because it computes its softmax loss itself.  We give the class a
    ``loss_cls`` of None, the value the prediction code expects for "no
    custom classification loss".
+3. mmengine 0.10.7 writes checkpoints and ``last_checkpoint`` in place: a
+   kill or a full disk mid-save leaves a partial file, or a pointer to one.
+   Local writes become atomic (:mod:`backbones.engine.atomic`).
 """
 import importlib.util
 
 from .checkpoint import trust_checkpoint_types
+from .engine import atomic
 
 
 def fix_ssd_head() -> bool:
@@ -34,3 +38,4 @@ def fix_ssd_head() -> bool:
 
 trust_checkpoint_types()
 fix_ssd_head()
+atomic.install()

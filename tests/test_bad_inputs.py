@@ -5,6 +5,7 @@ list."""
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,11 @@ def workspace(tmp_path_factory):
     write_mxnet_params(params, {'features.0.weight': torch.ones(16, 3, 3, 3)})
     params.write_bytes(params.read_bytes()[:-20])
     (root / 'run').mkdir()
+    nan = torch.load(good)
+    nan['state_dict'][key][...] = float('nan')
+    torch.save(nan, root / 'nan.pth')
+    (root / 'missing_base.py').write_text("_base_ = './no_such_base.py'\n")
+    (root / 'raises.py').write_text('model = dict()\nratio = 1 / 0\n')
     return root
 
 
@@ -102,6 +108,38 @@ def missing_data_root(ws):
     shutil.rmtree(ws / 'data')
 
 
+def edit_annotations(ws, change):
+    path = ws / TRAIN_ANN
+    content = json.loads(path.read_text())
+    change(content)
+    path.write_text(json.dumps(content))
+
+
+def duplicated_image_ids(ws):
+    def change(content):
+        content['images'][1]['id'] = content['images'][0]['id']
+    edit_annotations(ws, change)
+
+
+def annotation_of_missing_image(ws):
+    def change(content):
+        content['annotations'][0]['image_id'] = 99999
+    edit_annotations(ws, change)
+
+
+def image_size_disagrees(ws):
+    def change(content):
+        content['images'][0]['width'] += 7
+    edit_annotations(ws, change)
+
+
+def degenerate_box(ws):
+    def change(content):
+        content['annotations'][0]['bbox'][2] = 0
+        content['annotations'][1]['category_id'] = 77
+    edit_annotations(ws, change)
+
+
 # (id, tool, arguments ({ws} is the workspace), data change or None,
 #  a fragment of the one error line)
 TOOL_CASES = [
@@ -131,13 +169,13 @@ TOOL_CASES = [
     ('annotation-file-empty', 'train.py', [TOY_SSDLITE, *ONE_EPOCH],
      empty_annotations, 'instances_train2017.json lists no images'),
     ('image-corrupt', 'train.py', [TOY_SSDLITE, *ONE_EPOCH], corrupt_image,
-     f'cannot read image {TRAIN_IMAGE}: the file is corrupt'),
+     f'1 image files that cannot be read (e.g. {TRAIN_IMAGE})'),
     ('image-missing', 'train.py', [TOY_SSDLITE, *ONE_EPOCH], missing_image,
-     f'file not found: {TRAIN_IMAGE}'),
+     f'1 listed images without a file (e.g. {TRAIN_IMAGE})'),
     ('checkpoint-missing', 'test.py', [TOY_SSDLITE, '{ws}/nope.pth'], None,
      'checkpoint not found'),
     ('checkpoint-is-a-folder', 'test.py', [TOY_SSDLITE, '{ws}/run'], None,
-     'checkpoint not found'),
+     'is not an artefact folder: it has no manifest.json'),
     ('checkpoint-empty', 'test.py', [TOY_SSDLITE, '{ws}/empty.pth'], None,
      'empty.pth is empty (0 bytes)'),
     ('checkpoint-truncated', 'test.py', [TOY_SSDLITE, '{ws}/truncated.pth'],
@@ -162,7 +200,7 @@ TOOL_CASES = [
      '--batch 1 cannot train this model'),
     ('export-zero-size', 'export_onnx.py',
      [TOY_SSDLITE, '{ws}/x.onnx', '--shape', '0', '0'], None,
-     'at least 1x1'),
+     'argument --shape: must be at least 1, got 0'),
     ('demo-image-missing', 'demo.py',
      ['{ws}/nope.jpg', TOY_SSDLITE, '{ws}/good.pth'], None, 'nope.jpg'),
     ('demo-not-an-image', 'demo.py',
@@ -181,6 +219,66 @@ TOOL_CASES = [
      ['{ws}/short.params', '{ws}/out.pth', 'AsymmNet:large'], None,
      'short.params'),
     ('plot-no-logs', 'plot_curves.py', ['{ws}/run'], None, 'scalars.json'),
+    # configuration problems mmengine raises deep inside
+    ('config-base-missing', 'train.py', ['{ws}/missing_base.py'], None,
+     'missing_base.py cannot be loaded: FileNotFoundError'),
+    ('config-raises', 'train.py', ['{ws}/raises.py'], None,
+     'raises.py cannot be loaded: ZeroDivisionError'),
+    ('cfg-options-not-key-value', 'train.py',
+     [TOY_SSDLITE, '--cfg-options', 'train_cfg.max_epochs'], None,
+     "--cfg-options: 'train_cfg.max_epochs' is not key=value"),
+    ('cfg-options-unknown-type', 'train.py',
+     [TOY_SSDLITE, '--cfg-options', 'model.neck.type=NoSuchNeck'], None,
+     'NoSuchNeck is not in the'),
+    ('batch-size-zero', 'train.py',
+     [TOY_SSDLITE, '--cfg-options', 'train_dataloader.batch_size=0'], None,
+     'train_dataloader.batch_size must be a whole number of at least 1, '
+     'got 0'),
+    ('negative-learning-rate', 'train.py',
+     [TOY_SSDLITE, '--cfg-options', 'optim_wrapper.optimizer.lr=-0.1'], None,
+     'optim_wrapper.optimizer.lr must be a number >= 0, got -0.1'),
+    ('launcher-pytorch-outside-torchrun', 'train.py',
+     [TOY_SSDLITE, '--launcher', 'pytorch'], None,
+     'start it with tools/dist_train.sh'),
+    # checkpoints that are not checkpoints, or hold NaN
+    ('checkpoint-is-text', 'test.py', [TOY_SSDLITE, '{ws}/notes.txt'], None,
+     'notes.txt is not a PyTorch checkpoint'),
+    ('checkpoint-nan-test', 'test.py', [TOY_SSDLITE, '{ws}/nan.pth'], None,
+     'nan.pth holds NaN or infinite values in 1 tensors'),
+    ('checkpoint-nan-deploy', 'deploy.py',
+     [TOY_SSDLITE, '{ws}/nan.pth', '--backend', 'onnxruntime', '--out',
+      '{ws}/run/nan_artefact'], None, 'holds NaN or infinite values'),
+    ('resume-other-model', 'train.py',
+     [TOY_SSDLITE, '--resume', '{ws}/levit.pth'], None,
+     'levit.pth does not fit the SingleStageDetector of this config'),
+    # numeric options
+    ('benchmark-threads-zero', 'benchmark.py',
+     ['backbone:EMO:1M', '--threads', '0'], None,
+     'argument --threads: must be at least 1, got 0'),
+    ('benchmark-reps-not-a-number', 'benchmark.py',
+     ['backbone:EMO:1M', '--reps', 'ten'], None,
+     "argument --reps/--iters: 'ten' is not a whole number"),
+    ('deploy-calib-images-zero', 'deploy.py',
+     [TOY_SSDLITE, '{ws}/good.pth', '--backend', 'onnxruntime', '--out',
+      '{ws}/run/x', '--int8', '--calib-images', '0'], None,
+     'argument --calib-images: must be at least 1, got 0'),
+    ('deploy-ncnn-int8', 'deploy.py',
+     [TOY_SSDLITE, '{ws}/good.pth', '--backend', 'ncnn', '--out',
+      '{ws}/run/x', '--int8'], None, '--int8 is not available for ncnn'),
+    ('export-tolerance-negative', 'export_onnx.py',
+     [TOY_SSDLITE, '{ws}/x.onnx', '--tolerance', '-1'], None,
+     'argument --tolerance: must be above 0'),
+    # annotation files mmdet would train on without a word
+    ('annotations-duplicated-image-ids', 'train.py', [TOY_SSDLITE],
+     duplicated_image_ids, '1 duplicated image ids (e.g. 1)'),
+    ('annotations-of-missing-images', 'train.py', [TOY_SSDLITE],
+     annotation_of_missing_image,
+     '1 annotations of images not in "images" (e.g. annotation'),
+    ('annotations-image-size-disagrees', 'check_dataset.py', [TOY_SSDLITE],
+     image_size_disagrees, '1 images whose size disagrees with the file'),
+    ('annotations-degenerate-box-strict', 'train.py',
+     [TOY_SSDLITE, '--strict-data'], degenerate_box,
+     '1 boxes without positive width and height'),
 ]
 
 
@@ -263,6 +361,17 @@ def test_backbone_argument_is_one_line(case, record_property):
     record_property('answer', f'{type(raised.value).__name__}: {raised.value}')
 
 
+def test_text_file_as_pretrained_weights_is_named(workspace):
+    from backbones import EMO
+    from backbones.checkpoint import CheckpointLayoutError
+    model = EMO('1M', init_cfg=dict(type='Pretrained',
+                                    checkpoint=str(workspace / 'notes.txt')))
+    with pytest.raises(CheckpointLayoutError,
+                       match="notes.txt is not a PyTorch checkpoint .* it "
+                       "starts with b'mo'"):
+        model.init_weights()
+
+
 def test_pretrained_file_missing_is_named(tmp_path):
     from mmengine.registry import MODELS
     backbone = MODELS.build(dict(type='EMO', init_cfg=dict(
@@ -336,3 +445,162 @@ def test_huge_finite_inputs_are_not_mistaken_for_nan():
     backbone = MODELS.build(dict(type='AsymmNet', arch='small')).eval()
     with torch.no_grad():
         backbone(torch.full((1, 3, 32, 32), 3e37))
+
+
+def test_boxes_mmdet_skips_are_counted_in_one_warning(workspace):
+    from backbones import cli
+    from backbones.data.validate import validate
+    copy = damaged_data(workspace, degenerate_box)
+    cfg = cli.load_config(str(TOY_SSDLITE))
+    cfg.train_dataloader.dataset.dataset.data_root = str(
+        copy / 'data' / 'toy_coco')
+    lines = []
+    validate(cfg, ['train_dataloader'], report=lines.append)
+    assert len(lines) == 1 and lines[0].startswith('warning: ')
+    assert '1 boxes without positive width and height' in lines[0]
+    assert '1 annotations of unknown categories' in lines[0]
+
+
+def test_second_training_in_a_work_dir_is_refused(tmp_path):
+    from backbones import cli
+    with cli.work_dir_lock(str(tmp_path)):
+        with pytest.raises(cli.ToolError, match=f'{tmp_path} is in use by '
+                           f'another training \\(pid {os.getpid()}'):
+            with cli.work_dir_lock(str(tmp_path)):
+                pass
+    assert not (tmp_path / '.training.lock').exists()
+
+
+def test_lock_of_a_killed_training_is_taken_over(tmp_path):
+    import socket
+    import subprocess
+    from backbones import cli
+    gone = subprocess.Popen(['true'])
+    gone.wait()
+    (tmp_path / '.training.lock').write_text(json.dumps(
+        dict(pid=gone.pid, host=socket.gethostname(), since='earlier')))
+    notes = []
+    with cli.work_dir_lock(str(tmp_path), report=notes.append):
+        holder = json.loads((tmp_path / '.training.lock').read_text())
+        assert holder['pid'] == os.getpid()
+    assert len(notes) == 1 and f'from pid {gone.pid}, which is gone' in \
+        notes[0]
+
+
+def test_failed_checkpoint_write_keeps_the_previous_file(tmp_path,
+                                                         monkeypatch):
+    """A full disk (the fsync fails) during a save leaves the previous
+    checkpoint and pointer as they were, and no partial file."""
+    import errno
+
+    import backbones.mm_fixes  # noqa: F401  (installs the atomic writes)
+    from mmengine.fileio.backends import LocalBackend
+    from mmengine.hooks import checkpoint_hook
+    from backbones.engine import atomic
+    target = tmp_path / 'epoch_1.pth'
+    LocalBackend().put(b'good checkpoint', target)
+    with checkpoint_hook.open(tmp_path / 'last_checkpoint', 'w') as handle:
+        handle.write(str(target))
+
+    def full_disk(descriptor):
+        raise OSError(errno.ENOSPC, 'No space left on device')
+
+    monkeypatch.setattr(atomic.os, 'fsync', full_disk)
+    with pytest.raises(OSError):
+        LocalBackend().put(b'partial', target)
+    with pytest.raises(OSError):
+        with checkpoint_hook.open(tmp_path / 'last_checkpoint', 'w') as h:
+            h.write('partial pointer')
+    assert target.read_bytes() == b'good checkpoint'
+    assert (tmp_path / 'last_checkpoint').read_text() == str(target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        'epoch_1.pth', 'last_checkpoint']
+
+
+def test_full_disk_stops_training_in_one_line_and_resumes(
+        workspace, monkeypatch, capsys):
+    """Training whose second checkpoint cannot be written stops with one
+    line naming the checkpoint that still resumes."""
+    import errno
+
+    from backbones import cli
+    from backbones.engine import atomic
+    writes = []
+    real_fsync = atomic.os.fsync
+
+    def fsync_until_full(descriptor):
+        writes.append(descriptor)
+        # epoch_1.pth and last_checkpoint fit (each: the file, its folder)
+        if len(writes) > 4:
+            raise OSError(errno.ENOSPC, 'No space left on device')
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(atomic.os, 'fsync', fsync_until_full)
+    monkeypatch.chdir(workspace)
+    write_logs_to_captured_streams()
+    work_dir = workspace / 'run' / 'full_disk'
+    with pytest.raises(SystemExit) as ended:
+        cli.run_tool(tool_main('train.py'), [
+            str(TOY_SSDLITE), '--work-dir', str(work_dir), '--cfg-options',
+            'train_cfg.max_epochs=2', 'train_cfg.val_interval=5',
+            'train_dataloader.num_workers=0'])
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith('error')]
+    assert ended.value.code == 2 and 'Traceback' not in err, err[-3000:]
+    assert len(errors) == 1 and 'the disk is full' in errors[0]
+    assert f'{work_dir}/epoch_1.pth still resumes' in errors[0]
+    assert (work_dir / 'last_checkpoint').read_text().strip() == \
+        str(work_dir / 'epoch_1.pth')
+    assert not [p for p in work_dir.iterdir() if p.name.endswith('.tmp')]
+
+
+def test_sigterm_leaves_a_resumable_work_dir(workspace, monkeypatch, capsys):
+    """SIGTERM (Slurm, torchrun) ends train.py as Ctrl-C does."""
+    import signal
+
+    from mmengine.runner import Runner
+
+    def terminated(self):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler interrupts this
+
+    monkeypatch.setattr(Runner, 'train', terminated)
+    monkeypatch.chdir(workspace)
+    write_logs_to_captured_streams()
+    work_dir = workspace / 'run' / 'terminated'
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        with pytest.raises(SystemExit) as ended:
+            tool_main('train.py')([str(TOY_SSDLITE), '--work-dir',
+                                   str(work_dir)])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert ended.value.code == 130
+    assert f'{work_dir} keeps the checkpoints' in capsys.readouterr().err
+    assert not (work_dir / '.training.lock').exists()
+
+
+def test_non_finite_loss_stops_training_naming_the_iteration():
+    from types import SimpleNamespace
+
+    from backbones.engine import NonFiniteTrainingError, StopOnNonFiniteHook
+    hook = StopOnNonFiniteHook()
+    runner = SimpleNamespace(iter=41, epoch=2, work_dir='work_dirs/x')
+    hook.after_train_iter(runner, 0, outputs=dict(loss=torch.tensor(1.5)))
+    with pytest.raises(NonFiniteTrainingError,
+                       match=r'loss became nan at iteration 42 \(epoch 3\)'):
+        hook.after_train_iter(runner, 0,
+                              outputs=dict(loss=torch.tensor(float('nan'))))
+    state = dict(state_dict={'a': torch.ones(2),
+                             'b': torch.tensor([1.0, float('inf')])})
+    with pytest.raises(NonFiniteTrainingError, match=r'1 weight tensors .*b'):
+        hook.before_save_checkpoint(runner, state)
+
+
+def test_input_whose_attention_cannot_fit_is_refused_before_allocating():
+    from backbones import InputError, LeViT
+    model = LeViT('128S').eval()
+    with pytest.raises(InputError, match=r'stage 1 attends over 250000 '
+                       r'tokens and needs 1862.6 GiB .* largest square '
+                       r'input that fits is about \d+x\d+'):
+        model(torch.empty(1, 3, 8000, 8000).fill_(0.5))

@@ -9,6 +9,7 @@ resumed on a small subset and must end with the weights of an uninterrupted
 run, also when its newest checkpoint is damaged.  ``-m slow`` adds the
 demo's whole schedule.
 """
+import hashlib
 import json
 import os
 import re
@@ -118,6 +119,60 @@ def test_detector_learns_and_test_reproduces(levit_detector, toy_workspace,
     assert tested['coco/bbox_mAP'] == pytest.approx(trained_val, abs=1e-3)
     assert tested['coco/bbox_mAP_50'] > 5 * max(
         untrained['coco/bbox_mAP_50'], 0.01)
+
+
+def deploy_and_test(config, checkpoint, backend, workspace, out, *extra):
+    """tools/deploy.py, then tools/test.py on the artefact folder: the
+    runtime on image files, scored by the config's evaluator."""
+    deployed = run_tool('deploy.py', config, checkpoint, '--backend', backend,
+                        '--out', out, *extra, cwd=workspace)
+    assert deployed.returncode == 0, deployed.stderr[-3000:]
+    return metrics_of(run_tool('test.py', config, out, cwd=workspace))
+
+
+@pytest.fixture(scope='module')
+def levit_detector_map(levit_detector, toy_workspace, tmp_path_factory):
+    """The checkpoint's COCO mAP by tools/test.py in PyTorch."""
+    return metrics_of(run_tool(
+        'test.py', LEVIT_TOY, levit_detector[1], '--work-dir',
+        tmp_path_factory.mktemp('levit_test'),
+        cwd=toy_workspace))['coco/bbox_mAP']
+
+
+def test_deployed_detector_reaches_the_checkpoints_map(
+        levit_detector, levit_detector_map, toy_workspace, tmp_path):
+    """An onnxruntime artefact on the toy set: the checkpoint's mAP."""
+    checkpoint = levit_detector[1]
+    deployed = deploy_and_test(LEVIT_TOY, checkpoint, 'onnxruntime',
+                               toy_workspace, tmp_path / 'ort')
+    manifest = json.loads((tmp_path / 'ort' / 'manifest.json').read_text())
+    assert manifest['classes'] == ['circle', 'square', 'triangle', 'cross']
+    assert manifest['source']['checkpoint_sha256'] == \
+        hashlib.sha256(checkpoint.read_bytes()).hexdigest()
+    print(f'\ntoy SSDLite-LeViT-128S COCO bbox mAP: PyTorch '
+          f'{levit_detector_map:.4f}, onnxruntime fp32 artefact '
+          f'{deployed["coco/bbox_mAP"]:.4f}')
+    assert levit_detector_map >= 0.05
+    assert deployed['coco/bbox_mAP'] == pytest.approx(levit_detector_map,
+                                                      abs=0.002)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('backend, int8', [
+    ('openvino', False), ('ncnn', False), ('onnxruntime', True),
+    ('openvino', True)])
+def test_every_deployed_detector_reaches_the_checkpoints_map(
+        levit_detector, levit_detector_map, toy_workspace, tmp_path,
+        backend, int8):
+    """fp32 within 0.002 of the checkpoint's mAP, int8 within 0.02."""
+    extra = ['--int8', '--calib-images', '32'] if int8 else []
+    deployed = deploy_and_test(LEVIT_TOY, levit_detector[1], backend,
+                               toy_workspace, tmp_path / 'artefact', *extra)
+    print(f'\ntoy SSDLite-LeViT-128S COCO bbox mAP: PyTorch '
+          f'{levit_detector_map:.4f}, {backend} {"int8" if int8 else "fp32"}'
+          f' artefact {deployed["coco/bbox_mAP"]:.4f}')
+    assert deployed['coco/bbox_mAP'] == pytest.approx(
+        levit_detector_map, abs=0.02 if int8 else 0.002)
 
 
 def test_stock_mmdet_test_py_reproduces(levit_detector, toy_workspace,

@@ -18,7 +18,8 @@ from helpers import REPO, randomise
 
 BACKENDS = ('onnxruntime', 'openvino', 'ncnn')
 # one detector per family, and one segmentor; all at a small static input
-DETECTORS = {'EMO': 'toy/ssdlite_emo_2m_toy', 'LeViT': 'ssdlite_levit_128s_coco',
+DETECTORS = {'EMO': 'toy/ssdlite_emo_2m_toy',
+             'LeViT': 'ssdlite_levit_128s_coco',
              'EdgeNeXt': 'ssdlite_edgenext_xx_small_coco',
              'AsymmNet': 'ssdlite_asymmnet_small_coco'}
 SEGMENTOR = 'deeplabv3_emo_1m_ade20k'

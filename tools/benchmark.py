@@ -37,7 +37,6 @@ synthetic batch), forward with loss, backward and optimizer step.  Speed is
 printed, never asserted; mmdet 3.3's own ``benchmark.py --task inference``
 needs CUDA, this runs anywhere.
 """
-import argparse
 import copy
 import importlib
 import json
@@ -60,28 +59,39 @@ from backbones.export.onnx import (FlatOutputs, export_module,
                                    flatten_outputs, relative_differences)
 
 MODES = ('eager', 'deploy', 'onnx')
+# --end-to-end: PyTorch (eager, deploy) through mmdet's / mmseg's inference
+# API, and artefacts of tools/deploy.py, each from image to predictions
+ARTEFACT_MODES = ('onnxruntime', 'openvino', 'ncnn', 'onnxruntime-int8',
+                  'openvino-int8')
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         description='Time models side by side (or training steps)')
     parser.add_argument('specs', nargs='+', metavar='SPEC')
     size = parser.add_mutually_exclusive_group()
-    size.add_argument('--sizes', type=int, nargs='+', metavar='S',
+    size.add_argument('--sizes', type=cli.positive_int, nargs='+',
+                      metavar='S',
                       help='square input sizes (default: the config test '
                       'size, 224 for backbones)')
-    size.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'))
-    parser.add_argument('--modes', nargs='+', choices=MODES,
-                        default=['eager'])
-    parser.add_argument('--batch', type=int,
+    size.add_argument('--shape', type=cli.positive_int, nargs=2,
+                      metavar=('H', 'W'))
+    parser.add_argument('--modes', nargs='+',
+                        choices=MODES + ARTEFACT_MODES, default=['eager'])
+    parser.add_argument('--end-to-end', action='store_true',
+                        help='configs from an image to boxes or masks: '
+                        'eager/deploy through mmdet/mmseg inference, '
+                        'artefact modes deployed on the fly (random '
+                        'weights; int8 calibrated on random images)')
+    parser.add_argument('--batch', type=cli.positive_int,
                         help="images per call (default 1; with --train the "
                         "config's training batch size)")
-    parser.add_argument('--threads', type=int,
+    parser.add_argument('--threads', type=cli.positive_int,
                         help='CPU threads (default: torch default)')
-    parser.add_argument('--reps', '--iters', type=int, default=20,
-                        dest='reps')
-    parser.add_argument('--warmup', type=int, default=3)
-    parser.add_argument('--rewarm', type=int, default=1,
+    parser.add_argument('--reps', '--iters', type=cli.positive_int,
+                        default=20, dest='reps')
+    parser.add_argument('--warmup', type=cli.non_negative_int, default=3)
+    parser.add_argument('--rewarm', type=cli.non_negative_int, default=1,
                         help='untimed calls before each timed one in a '
                         'round (without them a model is timed with the '
                         "previous model's weights in the caches)")
@@ -244,12 +254,64 @@ def build_entries(args, device) -> List[Entry]:
     return entries
 
 
+def end_to_end_entries(args) -> List[Entry]:
+    """Image -> predictions for every config and mode, one image per size
+    (a random one: untrained weights find boxes anywhere)."""
+    import numpy as np
+
+    from backbones.analysis import test_input_shape
+    from backbones.export.artefact import deploy
+    from backbones.export.quantize import quantizer
+    from backbones.runtime import load
+    from backbones.runtime.preprocess import prepare
+    entries = []
+    work = tempfile.mkdtemp(prefix='benchmark-artefacts-')
+    rng = np.random.default_rng(0)
+    for spec in args.specs:
+        cfg = cli.load_config(spec, args.cfg_options)
+        cli.check_channels(cfg)
+        size = tuple(args.shape) if args.shape else \
+            (args.sizes[0], args.sizes[0]) if args.sizes else \
+            test_input_shape(cfg)
+        for step in cfg.test_dataloader.dataset.pipeline:
+            if step['type'] == 'Resize':  # the deployed resolution
+                step['scale'], step['keep_ratio'] = size[::-1], False
+        image = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
+        name = f'{os.path.splitext(os.path.basename(spec))[0]} ' \
+            f'{size[0]}x{size[1]}'
+        model = cli.build_model(cfg, init_weights=True).eval()
+        model.cfg = cfg
+        if cfg.default_scope == 'mmdet':
+            from mmdet.apis import inference_detector as infer
+        else:
+            from mmseg.apis import inference_model as infer
+        for mode in args.modes:
+            if mode in ('eager', 'deploy'):
+                net = model if mode == 'eager' else deployed(model)
+                entries.append(Entry(name, mode, lambda im, net=net: infer(
+                    net, im), image, None))
+                continue
+            backend, _, int8 = mode.partition('-')
+            quantize = quantizer(backend, lambda manifest: [
+                prepare(rng.integers(0, 256, (*size, 3), dtype=np.uint8),
+                        manifest)[0] for _ in range(8)],
+                report=lambda line: None) if int8 else None
+            folder = os.path.join(work, f'{len(entries)}')
+            deploy(deployed(model), cfg, backend, folder, size, source={},
+                   quantize=quantize, report=lambda line: None)
+            entries.append(Entry(name, mode, load(folder, args.threads or 0),
+                                 image, None))
+    return entries
+
+
 def time_entries(entries: List[Entry], args, device) -> None:
     autocast = torch.autocast('cuda', dtype=torch.float16,
                               enabled=args.fp16)
     with torch.inference_mode(), autocast:
         for entry in entries:
             entry.outputs = entry()
+            if args.end_to_end:  # agreement is the tests' job here:
+                entry.outputs = None  # untrained boxes tie in NMS order
             for _ in range(args.warmup):
                 entry()
         for _ in range(args.reps):
@@ -267,10 +329,11 @@ def table_rows(entries: List[Entry], args, rate: float) -> List[dict]:
     rows = []
     for entry in entries:
         median = statistics.median(entry.times)
-        reference = next(e for e in entries if relative_difference(
-            e.outputs, entry.outputs) is not None)
-        diff = None if reference is entry else relative_difference(
-            reference.outputs, entry.outputs)
+        reference = next(e for e in entries if entry.outputs is None or
+                         relative_difference(e.outputs, entry.outputs)
+                         is not None)
+        diff = None if reference is entry or entry.outputs is None else \
+            relative_difference(reference.outputs, entry.outputs)
         rows.append(dict(
             model=entry.name, mode=entry.mode, batch=args.batch,
             median_ms=median * 1e3, min_ms=min(entry.times) * 1e3,
@@ -316,7 +379,14 @@ def machine(device: torch.device) -> str:
 
 def benchmark(args) -> List[dict]:
     device = torch.device(args.device)
-    entries = build_entries(args, device)
+    if args.end_to_end:
+        if device.type != 'cpu':
+            raise cli.ToolError('--end-to-end runs on CPU')
+        entries = end_to_end_entries(args)
+    else:
+        if set(args.modes) & set(ARTEFACT_MODES):
+            raise cli.ToolError('artefact modes need --end-to-end')
+        entries = build_entries(args, device)
     rate = matmul_rate(device)
     time_entries(entries, args, device)
     rate = max(rate, matmul_rate(device))

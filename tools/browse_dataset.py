@@ -10,7 +10,6 @@ index.  mmdet 3.3's own ``browse_dataset.py`` loops ``for item in
 dataset``, which relies on an IndexError to stop; ``RepeatDataset`` wraps
 every index around instead, so that loop never ends.
 """
-import argparse
 import os
 
 
@@ -25,12 +24,12 @@ def unwrap_repeats(dataset):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description='Browse a dataset')
+    parser = cli.ArgumentParser(description='Browse a dataset')
     parser.add_argument('config')
     parser.add_argument('--output-dir', required=True)
     parser.add_argument('--split', choices=['train', 'val', 'test'],
                         default='train')
-    parser.add_argument('--max-images', type=int, default=None,
+    parser.add_argument('--max-images', type=cli.positive_int, default=None,
                         help='stop after this many images (default: all)')
     cli.add_common_args(parser)
     args = parser.parse_args(argv)

@@ -13,7 +13,6 @@ exactly; DST is a plain ``.pth`` (``{'state_dict': ..., 'meta': ...}``, tensors
 only) that any config of that backbone loads, for sharing without the
 original format's reader.
 """
-import argparse
 import os
 
 import torch
@@ -23,7 +22,7 @@ from backbones import cli
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = cli.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('src', help='official release file')
     parser.add_argument('dst', help='output .pth')
     parser.add_argument('backbone', help='TYPE:ARCH[:key=value,...]')

@@ -10,7 +10,6 @@ score, or class colours over the image, are written to ``D/vis/<image>``.
 Works for every config here: the class names and palette come from the
 config's dataset.
 """
-import argparse
 from pathlib import Path
 
 
@@ -55,7 +54,7 @@ def build_inferencer(cfg, checkpoint: str, device: str):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = cli.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('images', help='an image or a folder of images')
     parser.add_argument('config')
     parser.add_argument('checkpoint')

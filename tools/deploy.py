@@ -11,14 +11,13 @@ evaluate it with ``tools/test.py CONFIG DIR``.  Nothing is written when
 the backend cannot express the model or its outputs differ from
 PyTorch's.
 """
-import argparse
 
 from backbones import cli
 
 
 def parse_args(argv=None):
     from backbones.runtime.manifest import BACKENDS
-    parser = argparse.ArgumentParser(description='Deploy to an edge runtime')
+    parser = cli.ArgumentParser(description='Deploy to an edge runtime')
     parser.add_argument('config')
     parser.add_argument('checkpoint')
     parser.add_argument('--backend', required=True, choices=BACKENDS)
@@ -50,8 +49,9 @@ def main(argv=None):
         cli.build_model_with_weights(cfg, args.checkpoint))
     quantize = None
     if args.int8:
-        from backbones.export.quantize import quantizer
-        quantize = quantizer(args.backend, cfg, args.calib_images)
+        from backbones.export.quantize import quantizer, training_images
+        quantize = quantizer(args.backend,
+                             training_images(cfg, args.calib_images))
     size = tuple(args.shape) if args.shape else test_input_shape(cfg)
     manifest = deploy(model, cfg, args.backend, args.out, size,
                       source_record(args.config, args.checkpoint),

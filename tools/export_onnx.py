@@ -15,7 +15,6 @@ relative to that output's largest value.  The input is ``(1, 3, H, W)`` at
 the config's test size unless ``--shape`` says otherwise; height and width
 are exported as fixed.
 """
-import argparse
 
 import torch
 
@@ -26,18 +25,19 @@ from backbones.export.onnx import (OPSET, FlatOutputs, export_module,
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description='Export to ONNX')
+    parser = cli.ArgumentParser(description='Export to ONNX')
     parser.add_argument('config')
     parser.add_argument('out', help='output .onnx file')
     parser.add_argument('--checkpoint', help='weights to load (a training '
                         'checkpoint of the config, or backbone weights with '
                         '--backbone-only)')
-    parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'))
+    parser.add_argument('--shape', type=cli.positive_int, nargs=2,
+                        metavar=('H', 'W'))
     parser.add_argument('--backbone-only', action='store_true')
     parser.add_argument('--deploy', action='store_true',
                         help='export the deploy-mode model (as with '
                         'deploy = True in the config)')
-    parser.add_argument('--tolerance', type=float, default=1e-3,
+    parser.add_argument('--tolerance', type=cli.positive_float, default=1e-3,
                         help='largest relative difference accepted')
     parser.add_argument('--no-verify', action='store_true',
                         help='skip the onnxruntime comparison')

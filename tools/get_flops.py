@@ -4,20 +4,21 @@
 
 Counting convention and what is counted: :mod:`backbones.analysis`.
 """
-import argparse
 
 from backbones import cli
 from backbones.analysis import complexity
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         description='Count parameters and FLOPs (multiply-adds)')
     parser.add_argument('config')
-    parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
+    parser.add_argument('--shape', type=cli.positive_int, nargs=2,
+                        metavar=('H', 'W'),
                         help="input height and width (default: the config's "
                         'test size)')
-    parser.add_argument('--table', type=int, default=0, metavar='DEPTH',
+    parser.add_argument('--table', type=cli.non_negative_int, default=0,
+                        metavar='DEPTH',
                         help='also print a per-module table to this depth')
     cli.add_common_args(parser)
     return parser.parse_args(argv)

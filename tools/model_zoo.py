@@ -8,7 +8,6 @@ FLOPs follow ``tools/get_flops.py`` (mmengine's counter, 1 multiply-add =
 1 FLOP, at each config's test size, deployed forward): all counted
 operators, and convolutions/linear layers only.
 """
-import argparse
 import json
 import os
 import sys
@@ -69,7 +68,7 @@ def table() -> str:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = cli.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--write-readme', action='store_true',
                         help="replace README.md's model-zoo table")
     args = parser.parse_args(argv)

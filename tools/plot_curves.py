@@ -10,7 +10,6 @@ validation records (COCO bbox mAP, mIoU, ...) against the iteration at which
 they were taken.  One panel per key, one line per work dir.  Default keys:
 ``loss``, ``lr`` and whichever headline metric the runs logged.
 """
-import argparse
 import json
 from pathlib import Path
 from typing import Dict, List, Tuple
@@ -78,7 +77,7 @@ def plot(runs: List[Tuple[str, Dict[str, list]]], keys: List[str],
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = cli.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('work_dirs', nargs='+', type=Path)
     parser.add_argument('--out', default='curves.png')
     parser.add_argument('--keys', nargs='+',

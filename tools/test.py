@@ -13,7 +13,6 @@ trusted file that holds other objects.  An artefact folder of
 ``tools/deploy.py`` is run by its runtime on every test image (files in,
 boxes or masks out) and scored by the same evaluator.
 """
-import argparse
 import json
 import numbers
 import os
@@ -28,7 +27,7 @@ from backbones.data.checks import data_errors
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description='Evaluate a checkpoint')
+    parser = cli.ArgumentParser(description='Evaluate a checkpoint')
     parser.add_argument('config', help='config file')
     parser.add_argument('checkpoint', help='checkpoint file, or an artefact '
                         'folder of tools/deploy.py')
@@ -45,6 +44,7 @@ def parse_args(argv=None):
                         help='test in deploy mode (BatchNorm folded, as with '
                         'deploy = True in the config)')
     cli.add_launcher_args(parser)
+    cli.add_data_args(parser)
     cli.add_common_args(parser)
     return parser.parse_args(argv)
 
@@ -104,9 +104,11 @@ def test_artefact(args) -> dict:
         if getattr(args, option):
             raise cli.ToolError(f'--{option.replace("_", "-")} is for '
                                 f'checkpoints, not artefact folders')
+    from backbones.data.validate import validate
     cfg = cli.load_config(args.config, args.cfg_options)
     check_classes(cfg, ['test_dataloader'])
     check_data(cfg, ['test_dataloader'])
+    validate(cfg, ['test_dataloader'], args.strict_data)
     with data_errors(cfg):
         return evaluate_artefact(cfg, args.checkpoint)
 
@@ -141,7 +143,8 @@ def main(argv=None):
             cfg.test_evaluator, list) else [cfg.test_evaluator]
         cfg.test_evaluator = list(evaluators) + [
             dict(type='DumpResults', out_file_path=args.out)]
-    runner = cli.build_runner(cfg, ['test_dataloader'])
+    runner = cli.build_runner(cfg, ['test_dataloader'],
+                              strict_data=args.strict_data)
     check_model_checkpoint(runner.model, args.checkpoint)
     with data_errors(cfg):
         metrics = runner.test()

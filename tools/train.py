@@ -8,18 +8,22 @@ Multi-GPU / multi-node runs use MMEngine's launchers: ``tools/dist_train.sh``
 up the last checkpoint in the work directory, so a killed run loses at most
 the iterations since its last save.
 """
-import argparse
+import contextlib
+import errno
 import glob
+import os
 import os.path as osp
+import signal
 import sys
 
 
 from backbones import cli
+from backbones.checkpoint import check_model_checkpoint
 from backbones.data.checks import data_errors
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description='Train a model')
+    parser = cli.ArgumentParser(description='Train a model')
     parser.add_argument('config', help='config file')
     parser.add_argument('--work-dir', help='where logs and checkpoints go '
                         '(default: work_dirs/<config name>)')
@@ -33,6 +37,7 @@ def parse_args(argv=None):
                         help="scale the learning rate by the actual batch "
                         "size over the config's auto_scale_lr.base_batch_size")
     cli.add_launcher_args(parser)
+    cli.add_data_args(parser)
     cli.add_common_args(parser)
     return parser.parse_args(argv)
 
@@ -73,12 +78,15 @@ def build_cfg(args):
     return cfg
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    cli.preflight()
-    cli.apply_unsafe_load(args.unsafe_load)
-    cfg = build_cfg(args)
-    runner = cli.build_runner(cfg)
+def stop_on_sigterm() -> None:
+    """SIGTERM (what Slurm and torchrun send) ends a training as Ctrl-C
+    does: the work dir keeps its checkpoints and resumes."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+def train(cfg, runner) -> None:
     try:
         with data_errors(cfg):
             runner.train()
@@ -87,6 +95,36 @@ def main(argv=None):
               f'far; run the same command with --resume to continue',
               file=sys.stderr)
         raise SystemExit(130)
+    except OSError as err:
+        if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        latest = cli.latest_good_checkpoint(cfg.work_dir,
+                                            report=lambda line: None)
+        raise cli.ToolError(
+            f'the disk is full: writing {err.filename or cfg.work_dir} '
+            f'failed; nothing partial was left, and '
+            + (f'{latest} still resumes (--resume)' if latest else
+               'no checkpoint was saved yet')) from err
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cli.preflight()
+    cli.apply_unsafe_load(args.unsafe_load)
+    stop_on_sigterm()
+    cfg = build_cfg(args)
+    hooks = list(cfg.get('custom_hooks') or [])
+    if not any(h.get('type') == 'StopOnNonFiniteHook' for h in hooks):
+        cfg.custom_hooks = hooks + [dict(type='StopOnNonFiniteHook')]
+    # one process per work dir holds its lock (rank 0 of a distributed run)
+    lock = cli.work_dir_lock(cfg.work_dir, report=lambda line: print(
+        line, file=sys.stderr)) if os.environ.get('RANK', '0') == '0' \
+        else contextlib.nullcontext()
+    with lock:
+        runner = cli.build_runner(cfg, strict_data=args.strict_data)
+        if cfg.get('resume') and cfg.get('load_from'):
+            check_model_checkpoint(runner.model, cfg.load_from)
+        train(cfg, runner)
     return runner
 
 

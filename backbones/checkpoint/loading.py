@@ -138,6 +138,13 @@ def load_file(path: str, map_location='cpu'):
         raise FileNotFoundError(f'Checkpoint not found: {path}')
     if str(path).endswith('.params') or is_mxnet_params(path):
         return read_mxnet_params(path)
+    with open(path, 'rb') as handle:
+        head = handle.read(2)
+    # torch.save writes a zip archive (since 1.6) or a pickle (protocol 2+)
+    if head != b'PK' and head[:1] != b'\x80':
+        raise CheckpointLayoutError(
+            f'{path} is not a PyTorch checkpoint (a file written by '
+            f'torch.save): it starts with {head!r}')
     trust_checkpoint_types()
     if unsafe_load_allowed():
         print_log(f'{UNSAFE_ENV} is set: loading {path} with '
@@ -161,6 +168,23 @@ def load_file(path: str, map_location='cpu'):
             f'If you trust the file, set {UNSAFE_ENV}=1 (or pass '
             f'--unsafe-load to our tools) to load it with '
             f'weights_only=False.') from err
+
+
+def non_finite_tensors(state_dict: dict) -> List[str]:
+    """Names of the floating-point tensors holding NaN or Inf."""
+    return [name for name, value in state_dict.items()
+            if isinstance(value, torch.Tensor) and value.is_floating_point()
+            and not torch.isfinite(value).all()]
+
+
+def check_finite(state_dict: dict, source: str) -> None:
+    """Refuse weights with NaN or Inf: they evaluate to empty metrics."""
+    bad = non_finite_tensors(state_dict)
+    if bad:
+        raise CheckpointLayoutError(
+            f'{source} holds NaN or infinite values in {len(bad)} tensors '
+            f'({", ".join(bad[:4])}{", ..." if len(bad) > 4 else ""}): a '
+            f'training that diverged; use an earlier checkpoint')
 
 
 def _is_tensor_dict(obj) -> bool:
@@ -305,6 +329,7 @@ def load_backbone_checkpoint(module: torch.nn.Module, path: str,
     """
     raw = load_file(path)
     state_dict, wrapper = extract_state_dict(raw, source=path)
+    check_finite(state_dict, path)
     if prefix:
         state_dict = _strip(state_dict, prefix if prefix.endswith('.')
                             else prefix + '.')

@@ -17,8 +17,11 @@ def check_checkpoint(path: str) -> None:
         ToolError: the file is missing, empty or damaged, or holds
             objects outside the allow-list while ``--unsafe-load`` was not
             given.
+        CheckpointLayoutError: not a PyTorch checkpoint, no state dict in
+            it, or tensors with NaN or Inf (named).
     """
-    from ..checkpoint import unsafe_load_allowed, untrusted_globals
+    from ..checkpoint import (check_finite, extract_state_dict, load_file,
+                              unsafe_load_allowed, untrusted_globals)
     if not osp.isfile(path):
         raise ToolError(f'checkpoint not found: {path}')
     if osp.getsize(path) == 0:
@@ -35,6 +38,10 @@ def check_checkpoint(path: str) -> None:
             f'{path} contains pickled objects outside the allow-list '
             f'({", ".join(names)}), so it was not loaded. If you trust the '
             f'file, add --unsafe-load to load it with weights_only=False.')
+    if path.endswith('.params'):
+        return  # MXNet releases: read and checked by their converter
+    state_dict, _ = extract_state_dict(load_file(path), source=path)
+    check_finite(state_dict, path)
 
 
 def checkpoint_damage(path: str) -> Optional[str]:

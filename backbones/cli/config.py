@@ -26,13 +26,47 @@ def load_config(path, cfg_options: Optional[dict] = None):
     try:
         cfg = Config.fromfile(path)
     except SyntaxError as err:
-        raise ToolError(f'{path}, line {err.lineno}: {err.msg}') from err
+        where = err.filename if err.filename not in (None, '<unknown>') \
+            else path
+        raise ToolError(f'{where}, line {err.lineno}: {err.msg}') from err
+    except Exception as err:  # a missing base file, an error in the config
+        raise ToolError(f'{path} cannot be loaded: {one_line(err)}') from err
     if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+        try:
+            cfg.merge_from_dict(cfg_options)
+        except Exception as err:
+            raise ToolError(f'--cfg-options cannot be applied: '
+                            f'{one_line(err)}') from err
         if any(key == 'custom_imports' or key.startswith('custom_imports.')
                for key in cfg_options):
             import_modules_from_strings(**cfg.custom_imports)
     return cfg
+
+
+def one_line(err: BaseException) -> str:
+    """``Type: message`` of an exception on one line."""
+    text = ' '.join(str(err).split()) or '(no message)'
+    return f'{type(err).__name__}: {text}'
+
+
+def check_run_values(cfg, loaders: Sequence[str]) -> None:
+    """Values the runner would only refuse deep inside (a DataLoader's
+    batch size, an optimizer's learning rate), named by their config key.
+    """
+    for name in loaders:
+        loader = cfg.get(name) or {}
+        for key, least in (('batch_size', 1), ('num_workers', 0)):
+            value = loader.get(key, least)
+            if not isinstance(value, int) or isinstance(value, bool) or \
+                    value < least:
+                raise ToolError(f'{name}.{key} must be a whole number of '
+                                f'at least {least}, got {value!r}')
+    if 'train_dataloader' in loaders:
+        optimizer = (cfg.get('optim_wrapper') or {}).get('optimizer') or {}
+        lr = optimizer.get('lr', 0)
+        if not isinstance(lr, (int, float)) or lr < 0:
+            raise ToolError(f'optim_wrapper.optimizer.lr must be a number '
+                            f'>= 0, got {lr!r}')
 
 
 def default_work_dir(config_path: str) -> str:
@@ -45,6 +79,16 @@ def load_run_config(args):
     ``work_dir``, else ``work_dirs/<config name>``)."""
     # torch.distributed.launch passes --local_rank; MMEngine reads the env.
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    if args.launcher == 'pytorch':
+        missing = [k for k in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR')
+                   if k not in os.environ]
+        if missing:
+            raise ToolError(
+                f'--launcher pytorch needs the environment torchrun sets '
+                f'({", ".join(missing)} missing): start it with '
+                f'tools/dist_train.sh CONFIG GPUS (or dist_test.sh), or '
+                f'torchrun --nproc_per_node GPUS tools/train.py ... '
+                f'--launcher pytorch')
     cfg = load_config(args.config, args.cfg_options)
     cfg.launcher = args.launcher
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or \
@@ -74,19 +118,32 @@ def setup_cpu_distributed(cfg) -> None:
 
 
 def build_runner(cfg, loaders: Sequence[str] = ('train_dataloader',
-                                                'val_dataloader')):
-    """Check the config's channels, classes and the data of ``loaders``,
-    start a CPU process group if needed (:func:`setup_cpu_distributed`) and
-    build its MMEngine runner."""
+                                                'val_dataloader'),
+                 strict_data: bool = False):
+    """Check the config's values, channels, classes and the data and
+    annotation files of ``loaders`` (:mod:`backbones.data.validate`), start
+    a CPU process group if needed (:func:`setup_cpu_distributed`) and build
+    its MMEngine runner."""
+    import sys
+
     from ..data.checks import check_classes, check_data
+    from ..data.validate import validate
+    check_run_values(cfg, loaders)
     check_channels(cfg)
     check_classes(cfg, loaders)
     check_data(cfg, loaders)
+    validate(cfg, loaders, strict_data,
+             report=lambda line: print(line, file=sys.stderr))
     setup_cpu_distributed(cfg)
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
-    return Runner.from_cfg(cfg) if 'runner_type' not in cfg else \
-        RUNNERS.build(cfg)
+    try:
+        return Runner.from_cfg(cfg) if 'runner_type' not in cfg else \
+            RUNNERS.build(cfg)
+    except KeyError as err:  # an unknown registry type
+        if 'registry' not in str(err):
+            raise
+        raise ToolError(f'config: {one_line(err)}') from err
 
 
 def _as_list(value) -> List[int]:

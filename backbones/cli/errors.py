@@ -16,11 +16,12 @@ def user_errors() -> tuple:
     from ..checkpoint import (CheckpointLayoutError, MXNetParamsError,
                               UntrustedCheckpointError)
     from ..data.checks import DataError
+    from ..engine import NonFiniteTrainingError
     from ..models import InputError
     from ..runtime import ArtefactError, ImageError
     return (ToolError, CheckpointLayoutError, UntrustedCheckpointError,
             MXNetParamsError, DataError, InputError, ArtefactError,
-            ImageError)
+            ImageError, NonFiniteTrainingError)
 
 
 def run_tool(main, argv: Optional[Sequence[str]] = None):

@@ -40,6 +40,16 @@ def datasets_of(cfg, loaders: Sequence[str]) -> Iterator[Tuple[str, dict]]:
                 yield loader, dataset
 
 
+def dataset_class(scope: str, dataset: dict):
+    """The registered class of a dataset config (``type`` in ``scope``)."""
+    from mmengine.registry import DATASETS, init_default_scope
+    init_default_scope(scope)
+    name = dataset['type']
+    if not isinstance(name, str):
+        return name
+    return DATASETS.get(name if '.' in name else f'{scope}.{name}')
+
+
 def _joined(root: str, path: str) -> str:
     return path if not root or osp.isabs(path) else osp.join(root, path)
 

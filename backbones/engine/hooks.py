@@ -55,3 +55,42 @@ class ReseedHook(Hook):
     def before_train_iter(self, runner, batch_idx: int,
                           data_batch=None) -> None:
         self._reseed(runner, runner.iter)
+
+
+class NonFiniteTrainingError(RuntimeError):
+    """A training whose loss or weights became NaN or infinite."""
+
+
+@HOOKS.register_module()
+class StopOnNonFiniteHook(Hook):
+    """Stop a training whose loss turns NaN or infinite, naming the
+    iteration, before anything of it is saved; and never save a checkpoint
+    whose weights are not finite.  Our ``tools/train.py`` adds it.
+
+    The loss check reads one scalar per iteration (the logged loss, which
+    MMEngine reads anyway); the weight check runs before each save.
+    """
+
+    priority = 'ABOVE_NORMAL'  # before CheckpointHook (VERY_LOW) saves
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None,
+                         outputs=None) -> None:
+        loss = (outputs or {}).get('loss')
+        if loss is not None and not torch.isfinite(loss).all():
+            raise NonFiniteTrainingError(
+                f'the loss became {float(loss.detach().float().sum())} at '
+                f'iteration {runner.iter + 1} (epoch {runner.epoch + 1}); '
+                f'training stopped without saving it. Lower the learning '
+                f'rate or check the data; --resume continues from the last '
+                f'good checkpoint in {runner.work_dir}')
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        state = checkpoint.get('state_dict', {})
+        bad = [name for name, value in state.items()
+               if torch.is_tensor(value) and value.is_floating_point() and
+               not torch.isfinite(value).all()]
+        if bad:
+            raise NonFiniteTrainingError(
+                f'{len(bad)} weight tensors became NaN or infinite by '
+                f'iteration {runner.iter} (e.g. {", ".join(bad[:3])}); the '
+                f'checkpoint was not saved')

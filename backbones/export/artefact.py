@@ -56,14 +56,14 @@ def preprocess_rule(cfg, size: Tuple[int, int]) -> dict:
 
 
 def class_names(cfg) -> List[str]:
-    from mmengine.registry import DATASETS
+    from ..data.checks import dataset_class
     dataset = cfg.test_dataloader.dataset
     while 'dataset' in dataset and 'metainfo' not in dataset:
         dataset = dataset.dataset
     metainfo = dataset.get('metainfo') or {}
     if 'classes' in metainfo:
         return list(metainfo['classes'])
-    cls = DATASETS.get(dataset['type'])
+    cls = dataset_class(cfg.default_scope, dataset)
     return list(getattr(cls, 'METAINFO', {}).get('classes', []))
 
 

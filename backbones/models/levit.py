@@ -41,7 +41,8 @@ import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 from mmengine.registry import MODELS
 
-from .base import FeatureInfo, MultiScaleBackbone, drop_path, resolve_arch
+from .base import (FeatureInfo, InputError, MultiScaleBackbone, drop_path,
+                   resolve_arch)
 from .folding import batchnorm_affine, scale_output_channels
 from .param_cache import ClearsCacheOnTrainOrLoad, ParameterCache
 
@@ -74,6 +75,20 @@ BIAS_MODES = ('absolute', 'interpolate')
 # block at 800x1333 is 71M values, 282 MB; the newest entry always stays).
 BIAS_CACHE_SIZE = 4
 BIAS_CACHE_VALUES = 2**27
+
+
+def free_memory(device: torch.device):
+    """Bytes free for tensors on ``device`` (None where unknown)."""
+    if device.type == 'cuda':
+        return torch.cuda.mem_get_info(device)[0]
+    if device.type != 'cpu':
+        return None
+    try:
+        with open('/proc/meminfo') as handle:
+            info = dict(line.split(':', 1) for line in handle)
+        return int(info['MemAvailable'].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        return None
 
 
 class LinearBN(nn.Module):
@@ -442,6 +457,30 @@ class LeViT(MultiScaleBackbone):
         self.feature_info = tuple(FeatureInfo(c, 4 * 2**i)
                                   for i, c in enumerate(channels))
         self._finish_init()
+
+    def check_input(self, x: torch.Tensor) -> None:
+        """The base checks, then the attention's memory: stage 1 attends
+        over every token of the /16 grid, ``heads x N^2`` logits plus as
+        many bias values per block, which at large inputs is more than the
+        machine has (the allocator would be asked for hundreds of GB)."""
+        super().check_input(x)
+        if 2 not in range(self.out_indices[-1] + 1):
+            return
+        tokens = math.ceil(x.shape[2] / 16) * math.ceil(x.shape[3] / 16)
+        heads = self.arch['num_heads'][0]
+        needed = 2 * heads * tokens**2 * x.element_size() * x.shape[0]
+        if needed < 2**30:  # not worth asking the system
+            return
+        free = free_memory(x.device)
+        if free is not None and needed > free:
+            side = 16 * int(math.sqrt(math.sqrt(
+                free / (2 * heads * x.element_size() * x.shape[0]))))
+            raise InputError(
+                f'LeViT input {x.shape[2]}x{x.shape[3]}: stage 1 attends '
+                f'over {tokens} tokens and needs {needed / 2**30:.1f} GiB '
+                f'for its attention ({heads} heads x {tokens}^2 logits and '
+                f'bias), more than the {free / 2**30:.1f} GiB free here; the '
+                f'largest square input that fits is about {side}x{side}.')
 
     @staticmethod
     def convert_official(state_dict: dict) -> Tuple[dict, List[str]]:

@@ -22,9 +22,12 @@ __all__ = ['ArtefactError', 'DeployedModel', 'ImageError', 'load']
 class DeployedModel:
     """An artefact folder ready to run; call it on an image."""
 
-    def __init__(self, folder: str, threads: int = 0):
+    def __init__(self, folder: str, threads: int = 0,
+                 manifest: dict = None):
+        """``manifest`` replaces the folder's (while an artefact is being
+        written); by default the folder's is read and checked."""
         self.folder = folder
-        self.manifest = read_manifest(folder)
+        self.manifest = manifest or read_manifest(folder)
         self.task = self.manifest['task']
         self.classes = tuple(self.manifest['classes'])
         self.session = SESSIONS[self.manifest['backend']](

@@ -1,0 +1,198 @@
+"""Validation of annotation files before training or testing, from the
+JSON and image headers (plus label maps for segmentation): what mmdet and
+mmseg would drop or mishandle without a word.
+
+COCO-style detection (``ann_file`` JSON):
+
+* refused, they corrupt training or evaluation: duplicated image or
+  annotation ids, annotations of images that are not listed, listed images
+  whose file is missing, images whose size disagrees with the file;
+* counted in one warning (refused with ``strict``), mmdet skips them
+  anyway: boxes with non-positive width or height, annotations of unknown
+  categories.
+
+ADE20K-style segmentation (image and label map folders): refused, a label
+map without an image or whose size differs from it, and label values that
+are neither a class nor the ignore index.
+"""
+import inspect
+import json
+import os
+import os.path as osp
+from collections import Counter, defaultdict
+from typing import Dict, List, Sequence
+
+from .checks import DataError, _joined, dataset_class, datasets_of
+
+EXAMPLES = 3
+
+
+def image_size(path: str):
+    """``(width, height)`` from the file header (no decoding)."""
+    from PIL import Image
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except (OSError, ValueError):
+        return None
+
+
+class Findings:
+    """Problems by kind, each with a count and a few examples."""
+
+    def __init__(self):
+        self.counts: Counter = Counter()
+        self.examples: Dict[str, List[str]] = defaultdict(list)
+
+    def add(self, kind: str, example) -> None:
+        self.counts[kind] += 1
+        if len(self.examples[kind]) < EXAMPLES:
+            self.examples[kind].append(str(example))
+
+    def line(self, kinds: Sequence[str]) -> str:
+        return '; '.join(
+            f'{self.counts[k]} {k} (e.g. {", ".join(self.examples[k])})'
+            for k in kinds if self.counts[k])
+
+
+def check_coco(ann_file: str, image_folder: str, classes=None) -> Findings:
+    try:
+        with open(ann_file) as handle:
+            content = json.load(handle)
+    except (OSError, ValueError) as err:
+        raise DataError(f'{ann_file} is not valid JSON: {err}') from err
+    found = Findings()
+    images = {}
+    for image in content.get('images', []):
+        if image['id'] in images:
+            found.add('duplicated image ids', image['id'])
+        images[image['id']] = image
+    categories = {c['id']: c.get('name') for c in
+                  content.get('categories', [])}
+    wanted = set(classes) if classes else None
+    seen_ids = set()
+    for ann in content.get('annotations', []):
+        if ann.get('id') in seen_ids:
+            found.add('duplicated annotation ids', ann.get('id'))
+        seen_ids.add(ann.get('id'))
+        if ann.get('image_id') not in images:
+            found.add('annotations of images not in "images"',
+                      f'annotation {ann.get("id")} -> image '
+                      f'{ann.get("image_id")}')
+        if ann.get('category_id') not in categories or (
+                wanted and categories[ann['category_id']] not in wanted):
+            found.add('annotations of unknown categories',
+                      f'annotation {ann.get("id")} category '
+                      f'{ann.get("category_id")}')
+        bbox = ann.get('bbox') or [0, 0, 0, 0]
+        if len(bbox) != 4 or bbox[2] <= 0 or bbox[3] <= 0:
+            found.add('boxes without positive width and height',
+                      f'annotation {ann.get("id")} bbox {bbox}')
+    for image in images.values():
+        path = osp.join(image_folder, image['file_name'])
+        if not osp.isfile(path):
+            found.add('listed images without a file', path)
+            continue
+        size = image_size(path)
+        if size is None:
+            found.add('image files that cannot be read', path)
+        elif size != (image.get('width'), image.get('height')):
+            found.add('images whose size disagrees with the file',
+                      f'{image["file_name"]} {image.get("width")}x'
+                      f'{image.get("height")} in the JSON, {size[0]}x'
+                      f'{size[1]} on disk')
+    return found
+
+
+COCO_REFUSED = ('duplicated image ids', 'duplicated annotation ids',
+                'annotations of images not in "images"',
+                'listed images without a file',
+                'image files that cannot be read',
+                'images whose size disagrees with the file')
+COCO_SKIPPED = ('boxes without positive width and height',
+                'annotations of unknown categories')
+
+
+def check_label_maps(image_folder: str, label_folder: str,
+                     num_classes: int, reduce_zero_label: bool,
+                     ignore_index: int, image_suffix: str,
+                     label_suffix: str) -> Findings:
+    import cv2
+    import numpy as np
+    found = Findings()
+    valid = set(range(1, num_classes + 1)) | {0} if reduce_zero_label \
+        else set(range(num_classes))
+    valid.add(ignore_index)
+    for name in sorted(os.listdir(label_folder)):
+        if not name.endswith(label_suffix):
+            continue
+        stem = name[:-len(label_suffix)]
+        image_path = osp.join(image_folder, stem + image_suffix)
+        label = cv2.imread(osp.join(label_folder, name),
+                           cv2.IMREAD_UNCHANGED)
+        if label is None:
+            found.add('label maps that cannot be read', name)
+            continue
+        size = image_size(image_path) if osp.isfile(image_path) else None
+        if size is None:
+            found.add('label maps without an image', name)
+        elif size != (label.shape[1], label.shape[0]):
+            found.add('label maps whose size differs from the image',
+                      f'{name} {label.shape[1]}x{label.shape[0]}, image '
+                      f'{size[0]}x{size[1]}')
+        values = set(np.unique(label).tolist()) - valid
+        if values:
+            found.add('label maps with values outside the classes and the '
+                      'ignore index', f'{name}: {sorted(values)[:5]}')
+    return found
+
+
+def validate(cfg, loaders: Sequence[str], strict: bool = False,
+             report=print) -> None:
+    """Check the annotation files of ``loaders``' datasets.
+
+    Raises:
+        DataError: one line with the counts by kind and a few examples.
+    """
+    from .checks import _dataset_classes
+    for loader, dataset in datasets_of(cfg, loaders):
+        root = dataset.get('data_root') or ''
+        prefix = dataset.get('data_prefix') or {}
+        ann_file = dataset.get('ann_file')
+        if ann_file and ann_file.endswith('.json'):
+            ann_path = _joined(root, ann_file)
+            found = check_coco(ann_path, _joined(root, prefix.get('img', '')),
+                               _dataset_classes(dataset))
+            refused, skipped = COCO_REFUSED, COCO_SKIPPED
+            where = ann_path
+        elif 'seg_map_path' in prefix:
+            cls = dataset_class(cfg.default_scope, dataset)
+            meta = getattr(cls, 'METAINFO', {})
+            classes = _dataset_classes(dataset) or meta.get('classes', ())
+            default_reduce = next(
+                inspect.signature(k.__init__).parameters[
+                    'reduce_zero_label'].default for k in cls.__mro__
+                if 'reduce_zero_label' in
+                inspect.signature(k.__init__).parameters)
+            found = check_label_maps(
+                _joined(root, prefix.get('img_path', '')),
+                _joined(root, prefix['seg_map_path']), len(classes),
+                dataset.get('reduce_zero_label', default_reduce),
+                dataset.get('ignore_index', 255),
+                dataset.get('img_suffix', '.jpg'),
+                dataset.get('seg_map_suffix', '.png'))
+            refused = tuple(found.counts)
+            skipped = ()
+            where = _joined(root, prefix['seg_map_path'])
+        else:
+            continue
+        bad = found.line(refused)
+        if bad:
+            raise DataError(f'{loader}: {where}: {bad}')
+        quietly_skipped = found.line(skipped)
+        if quietly_skipped and strict:
+            raise DataError(f'{loader}: {where}: {quietly_skipped} '
+                            f'(--strict-data)')
+        if quietly_skipped:
+            report(f'warning: {loader}: {where}: {quietly_skipped}; mmdet '
+                   f'skips them (--strict-data refuses)')
