@@ -41,8 +41,11 @@ setup(
         'seg': ['mmsegmentation>=1.0.0,<1.3.0', 'ftfy', 'regex'],
         # edge runtimes and their converters (tools/deploy.py); running an
         # artefact needs numpy, opencv-python and its one runtime only
-        'deploy': ['onnx', 'onnxruntime', 'onnxslim', 'openvino', 'ncnn',
-                   'pnnx'],
+        'deploy': ['onnx', 'onnxruntime', 'onnxslim', 'openvino', 'nncf',
+                   'ncnn', 'pnnx'],
+        # install with --no-deps: it pins protobuf <= 3.20.2, which today's
+        # onnx refuses (README, "mmdeploy as a client")
+        'mmdeploy': ['mmdeploy==1.3.1', 'aenum', 'multiprocess', 'dill'],
         'tests': ['pytest', 'onnx', 'onnxruntime'],
     },
 )

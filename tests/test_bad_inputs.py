@@ -604,3 +604,14 @@ def test_input_whose_attention_cannot_fit_is_refused_before_allocating():
                        r'tokens and needs 1862.6 GiB .* largest square '
                        r'input that fits is about \d+x\d+'):
         model(torch.empty(1, 3, 8000, 8000).fill_(0.5))
+
+
+def test_nan_check_reads_nothing_back_from_an_accelerator():
+    """The NaN/Inf check reads one scalar back: on CPU only, so a CUDA
+    forward never waits for the device.  A meta tensor stands in for a
+    device tensor: reading it back raises."""
+    from backbones import EMO
+    model = EMO('1M')
+    model.check_input(torch.empty(1, 3, 64, 64, device='meta'))
+    with pytest.raises(Exception, match='NaN or infinite'):
+        model.check_input(torch.full((1, 3, 64, 64), float('nan')))

@@ -249,6 +249,30 @@ def test_segmentor_learns_and_test_reproduces(segmentor, toy_workspace,
     assert trained_val['mIoU'] > 3 * untrained['mIoU']
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize('backend, int8', [
+    ('onnxruntime', False), ('openvino', False), ('ncnn', False),
+    ('onnxruntime', True), ('openvino', True)])
+def test_deployed_segmentor_reaches_the_checkpoints_miou(
+        segmentor, toy_workspace, tmp_path, backend, int8):
+    """fp32 within 0.2 mIoU points (0.002) of the checkpoint's, int8 within
+    2.  The toy test images are resized to a short side of 256 and padded
+    to 464x464 (the longest resized side is 461, either way round), which
+    PyTorch does not pad."""
+    pytorch = metrics_of(run_tool('test.py', SEG_TOY, segmentor[1],
+                                  '--work-dir', tmp_path / 'test',
+                                  cwd=toy_workspace))
+    extra = ['--int8', '--calib-images', '32'] if int8 else []
+    deployed = deploy_and_test(SEG_TOY, segmentor[1], backend, toy_workspace,
+                               tmp_path / 'artefact', '--shape', '464',
+                               '464', *extra)
+    print(f'\ntoy DeepLabv3-EMO-2M mIoU: PyTorch {pytorch["mIoU"]:.2f}, '
+          f'{backend} {"int8" if int8 else "fp32"} artefact '
+          f'{deployed["mIoU"]:.2f}')
+    assert deployed['mIoU'] == pytest.approx(pytorch['mIoU'],
+                                             abs=2 if int8 else 0.2)
+
+
 def test_stock_mmseg_test_py_and_show_dir(segmentor, toy_workspace,
                                           tmp_path):
     work_dir, checkpoint = segmentor

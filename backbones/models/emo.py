@@ -226,8 +226,8 @@ class InvertedResidualMobileBlock(nn.Module):
         if self.attention_in_4d:
             qk = self.qk(x)
             # (B, T, C) -> (B, heads, T, head_dim), one map at a time
-            q, k, v = (window_tokens_4d(m, window).unflatten(
-                -1, (heads, c // heads)).transpose(1, 2)
+            q, k, v = (window_tokens_4d(m, window).reshape(
+                -1, window[0] * window[1], heads, c // heads).transpose(1, 2)
                 for m in (qk[:, :c], qk[:, c:], x))
             out = ((q * self.scale) @ k.transpose(-2, -1)).softmax(-1) @ v
             out = tokens_to_map_4d(out.transpose(1, 2).flatten(2), window,
