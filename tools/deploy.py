@@ -24,8 +24,8 @@ def parse_args(argv=None):
     parser.add_argument('--out', required=True, help='artefact folder')
     parser.add_argument('--shape', type=cli.positive_int, nargs=2,
                         metavar=('H', 'W'),
-                        help="static input size (default: the config's test "
-                        'size)')
+                        help='static input size (default: the size of a '
+                        "fixed-size test resize, else the config's test size)")
     parser.add_argument('--int8', action='store_true',
                         help='quantize to int8, calibrated on training '
                         'images')
@@ -42,8 +42,8 @@ def main(argv=None):
     cli.apply_unsafe_load(args.unsafe_load)
     cfg = cli.load_config(args.config, args.cfg_options)
     cli.check_channels(cfg)
-    from backbones.analysis import test_input_shape
-    from backbones.export.artefact import deploy, source_record
+    from backbones.export.artefact import (default_input_size, deploy,
+                                           source_record)
     from backbones.models.folding import switch_model_to_deploy
     model = switch_model_to_deploy(
         cli.build_model_with_weights(cfg, args.checkpoint))
@@ -52,7 +52,7 @@ def main(argv=None):
         from backbones.export.quantize import quantizer, training_images
         quantize = quantizer(args.backend,
                              training_images(cfg, args.calib_images))
-    size = tuple(args.shape) if args.shape else test_input_shape(cfg)
+    size = tuple(args.shape) if args.shape else default_input_size(cfg)
     manifest = deploy(model, cfg, args.backend, args.out, size,
                       source_record(args.config, args.checkpoint),
                       quantize=quantize)

@@ -55,6 +55,18 @@ def preprocess_rule(cfg, size: Tuple[int, int]) -> dict:
     return resize
 
 
+def default_input_size(cfg) -> Tuple[int, int]:
+    """``(H, W)`` an artefact of ``cfg`` takes unless ``--shape`` says
+    otherwise: a fixed-size test resize's own size, else the config's test
+    size (:func:`backbones.analysis.test_input_shape`, e.g. the crop)."""
+    from ..analysis import test_input_shape
+    resize = test_resize(cfg)
+    if not resize['keep_ratio']:
+        width, height = resize['scale']
+        return height, width
+    return tuple(test_input_shape(cfg))
+
+
 def class_names(cfg) -> List[str]:
     from ..data.checks import dataset_class
     dataset = cfg.test_dataloader.dataset
@@ -212,6 +224,13 @@ def deploy(model: nn.Module, cfg, backend: str, out: str,
     if osp.exists(out) and not osp.isfile(osp.join(out, MANIFEST)):
         raise ToolError(f'{out} exists and is not an artefact folder: '
                         f'choose another --out')
+    if test_resize(cfg)['keep_ratio']:
+        report(f'warning: the test pipeline keeps the aspect ratio: images '
+               f'are padded to the static {size[0]}x{size[1]} input, which '
+               f'PyTorch does not pad; global pooling and strided windows '
+               f'then see the padding (toy DeepLabv3-EMO-2M: mIoU 27.1 in '
+               f'PyTorch, 8.6 padded to 464x464). Deploy at the size the '
+               f'images are resized to, or use a fixed-size resize.')
     graph, task, outputs, post = build_graph(model, cfg.default_scope, size)
     graph.eval()
     example = example_input(size)

@@ -3,16 +3,9 @@
 # Use with our compatibility shim (backbones.export.mmdeploy_compat, README
 # "mmdeploy as a client"); mmdeploy's own configs/ are not in its wheel.
 # post_processing follows SSDLite's test_cfg (score 0.02, IoU 0.45, 200).
-onnx_config = dict(
-    type='onnx',
-    export_params=True,
-    keep_initializers_as_inputs=False,
-    opset_version=11,
-    save_file='end2end.onnx',
-    input_names=['input'],
-    output_names=['dets', 'labels'],
-    input_shape=(320, 320),
-    optimize=True)
+_base_ = ['./_base_/onnxruntime_static.py']
+
+onnx_config = dict(output_names=['dets', 'labels'], input_shape=(320, 320))
 codebase_config = dict(
     type='mmdet',
     task='ObjectDetection',
@@ -25,4 +18,3 @@ codebase_config = dict(
         pre_top_k=5000,
         keep_top_k=200,
         background_label_id=-1))
-backend_config = dict(type='onnxruntime')
