@@ -57,3 +57,17 @@ def randomise(model: torch.nn.Module) -> None:
         for name, param in model.named_parameters():
             if 'gamma' in name:
                 param.copy_(torch.rand(param.shape, generator=gen) + 0.1)
+
+
+def spread_class_scores(model: torch.nn.Module) -> None:
+    """Make a randomised detector's or segmentor's class scores decisive,
+    as a trained model's: an untrained one scores every box near 1 /
+    (classes + 1) and every class alike, and NMS or the arg-max then rest
+    on rounding."""
+    head = getattr(model, 'bbox_head', None)
+    convs, factor = (head.cls_convs.modules(), 6) if head is not None else \
+        ([model.decode_head.conv_seg], 50)
+    with torch.no_grad():
+        for conv in convs:
+            if isinstance(conv, torch.nn.Conv2d):
+                conv.weight *= factor

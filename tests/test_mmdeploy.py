@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from backbones import cli
-from helpers import REPO, randomise
+from helpers import REPO, randomise, spread_class_scores
 
 pytest.importorskip('mmdeploy')
 DET_SIZE = (128, 128)
@@ -16,10 +16,8 @@ SEG_SIZE = (512, 512)
 
 
 def checkpoint_of(config: str, path, size, spread_scores: bool = False):
-    """A randomised model of ``config`` saved as a training checkpoint;
-    ``spread_scores`` makes class scores decisive, as a trained model's
-    (an untrained one ties, and NMS or the arg-max then rest on
-    rounding)."""
+    """A randomised model of ``config`` saved as a training checkpoint, with
+    decisive class scores if ``spread_scores``."""
     torch.manual_seed(0)
     cfg = cli.load_config(REPO / 'configs' / f'{config}.py')
     for step in cfg.test_dataloader.dataset.pipeline:
@@ -28,13 +26,7 @@ def checkpoint_of(config: str, path, size, spread_scores: bool = False):
     model = cli.build_model(cfg, init_weights=True).eval()
     randomise(model)
     if spread_scores:
-        with torch.no_grad():
-            head = getattr(model, 'bbox_head', None)
-            convs = head.cls_convs.modules() if head is not None else \
-                [model.decode_head.conv_seg]
-            for conv in convs:
-                if isinstance(conv, torch.nn.Conv2d):
-                    conv.weight *= 6 if head is not None else 50
+        spread_class_scores(model)
     torch.save({'meta': {}, 'state_dict': model.state_dict()}, path)
     cfg_path = path.with_suffix('.py')
     cfg.dump(str(cfg_path))

@@ -14,7 +14,7 @@ from backbones.export.artefact import deploy
 from backbones.models.folding import switch_model_to_deploy
 from backbones.runtime import ArtefactError, ImageError, load
 from backbones.runtime.postprocess import batched_nms, detections
-from helpers import REPO, randomise
+from helpers import REPO, randomise, spread_class_scores
 
 BACKENDS = ('onnxruntime', 'openvino', 'ncnn')
 # one detector per family, and one segmentor; all at a small static input
@@ -45,14 +45,10 @@ def an_image(seed: int = 0, size=(90, 150)) -> np.ndarray:
 
 @pytest.fixture(scope='module')
 def ort_detector(tmp_path_factory):
-    """An onnxruntime artefact of the toy SSDLite-EMO, and its model, whose
-    class scores are spread out as a trained model's (an untrained one
-    scores every box near 1 / (classes + 1), and NMS then rests on ties)."""
+    """An onnxruntime artefact of the toy SSDLite-EMO, and its model, with
+    decisive class scores."""
     cfg, model = deployed_model(DETECTORS['EMO'])
-    with torch.no_grad():
-        for conv in model.bbox_head.cls_convs.modules():
-            if isinstance(conv, torch.nn.Conv2d):
-                conv.weight *= 6
+    spread_class_scores(model)
     out = tmp_path_factory.mktemp('artefacts') / 'ssdlite_ort'
     deploy(model, cfg, 'onnxruntime', str(out), SIZE, source={},
            report=lambda line: None)

@@ -285,9 +285,10 @@ def end_to_end_entries(args) -> List[Entry]:
             from mmdet.apis import inference_detector as infer
         else:
             from mmseg.apis import inference_model as infer
+        folded = deployed(model)  # one copy for the deploy mode and exports
         for mode in args.modes:
             if mode in ('eager', 'deploy'):
-                net = model if mode == 'eager' else deployed(model)
+                net = model if mode == 'eager' else folded
                 entries.append(Entry(name, mode, lambda im, net=net: infer(
                     net, im), image, None))
                 continue
@@ -297,7 +298,7 @@ def end_to_end_entries(args) -> List[Entry]:
                         manifest)[0] for _ in range(8)],
                 report=lambda line: None) if int8 else None
             folder = os.path.join(work, f'{len(entries)}')
-            deploy(deployed(model), cfg, backend, folder, size, source={},
+            deploy(folded, cfg, backend, folder, size, source={},
                    quantize=quantize, report=lambda line: None)
             entries.append(Entry(name, mode, load(folder, args.threads or 0),
                                  image, None))

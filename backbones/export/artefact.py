@@ -68,10 +68,8 @@ def default_input_size(cfg) -> Tuple[int, int]:
 
 
 def class_names(cfg) -> List[str]:
-    from ..data.checks import dataset_class
-    dataset = cfg.test_dataloader.dataset
-    while 'dataset' in dataset and 'metainfo' not in dataset:
-        dataset = dataset.dataset
+    from ..data.checks import dataset_class, leaf_datasets
+    dataset = next(leaf_datasets(cfg.test_dataloader.dataset))
     metainfo = dataset.get('metainfo') or {}
     if 'classes' in metainfo:
         return list(metainfo['classes'])

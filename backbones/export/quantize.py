@@ -20,16 +20,15 @@ from typing import Callable, Iterable, List, Set
 import numpy as np
 
 from ..cli.errors import ToolError
+from ..data.checks import leaf_datasets
 
 
 def calibration_images(cfg, count: int) -> List[str]:
     """``count`` image paths of the training set, evenly spread."""
     from mmengine.registry import DATASETS, init_default_scope
     init_default_scope(cfg.default_scope)
-    dataset_cfg = cfg.train_dataloader.dataset
-    while 'dataset' in dataset_cfg:  # RepeatDataset and friends
-        dataset_cfg = dataset_cfg.dataset
-    dataset_cfg = dataset_cfg.copy()
+    # the first dataset inside RepeatDataset and friends
+    dataset_cfg = next(leaf_datasets(cfg.train_dataloader.dataset)).copy()
     dataset_cfg.pipeline = []
     dataset_cfg.pop('filter_cfg', None)
     dataset = DATASETS.build(dataset_cfg)
@@ -47,7 +46,7 @@ def prepared_inputs(paths: Iterable[str], manifest: dict) -> List[np.ndarray]:
     return [prepare(decode(path), manifest)[0] for path in paths]
 
 
-def last_layers(nodes, consumers_of_outputs, is_layer, inputs_of) -> Set[str]:
+def last_layers(consumers_of_outputs, is_layer, inputs_of) -> Set[str]:
     """Names of the layers nearest to the graph outputs: walk back from the
     outputs through everything that is not a layer."""
     found, seen = set(), set()
@@ -90,7 +89,7 @@ def quantize_onnxruntime(folder: str, manifest: dict,
     outputs = [producer[o.name].name for o in model.graph.output]
     by_name = {n.name: n for n in model.graph.node}
     keep_float = last_layers(
-        by_name, outputs, lambda name: by_name[name].op_type in layers,
+        outputs, lambda name: by_name[name].op_type in layers,
         lambda name: [producer[i].name for i in by_name[name].input
                       if i in producer])
     keep_float |= {n.name for n in model.graph.node if n.op_type == 'MatMul'
@@ -135,7 +134,7 @@ def quantize_openvino(folder: str, manifest: dict,
 
     results = [r.get_friendly_name() for r in model.get_results()]
     keep_float = last_layers(
-        ops, [i for r in results for i in inputs_of(r)],
+        [i for r in results for i in inputs_of(r)],
         lambda name: ops[name].get_type_name() in layer_types, inputs_of)
     keep_float |= {name for name, op in ops.items()
                    if op.get_type_name() == 'MatMul' and
@@ -174,7 +173,10 @@ def quantizer(backend: str,
                         f'the ncnn wheel does not ship')
 
     def quantize(folder: str, manifest: dict, graph) -> dict:
+        import torch
+
         from ..runtime import DeployedModel, load
+        from .onnx import relative_differences
         inputs = calibration(manifest)
         fp32 = load(folder)
         changes = QUANTIZERS[backend](folder, manifest, inputs)
@@ -182,8 +184,9 @@ def quantizer(backend: str,
                                                    precision='int8'))
         reference = fp32.run_graph(inputs[0])
         got = int8.run_graph(inputs[0])
-        worst = max(float(np.abs(g - r).max() / max(np.abs(r).max(), 1e-12))
-                    for g, r in zip(got, reference))
+        worst = max(relative_differences(
+            [torch.from_numpy(np.asarray(g)) for g in got],
+            [torch.from_numpy(np.asarray(r)) for r in reference]))
         fp32_ms = median_latency(lambda: fp32.run_graph(inputs[0]))
         int8_ms = median_latency(lambda: int8.run_graph(inputs[0]))
         report(f'{backend} int8: largest relative difference from fp32 '
