@@ -228,3 +228,20 @@ def test_backbone_spec_keeps_numeric_arch_names():
     assert levit.out_channels == (384, )
     asymmnet = cli.build_backbone('AsymmNet:small:widen_factor=0.5')
     assert asymmnet.widen_factor == 0.5
+
+
+def test_coco_scale_set_is_valid_and_its_check_is_timed(tmp_path, capsys):
+    """The generated COCO-scale set (here 40 images) passes the annotation
+    check, so the timing measures a full check, not an early refusal."""
+    from backbones.data.toy import write_coco_scale
+    from backbones.data.validate import check_coco
+    from helpers import tool_main
+    ann_file = write_coco_scale(tmp_path / 'set', 40, 300)
+    found = check_coco(str(ann_file), str(tmp_path / 'set' / 'train2017'))
+    assert not found.counts
+    content = json.loads(ann_file.read_text())
+    assert (len(content['images']), len(content['annotations'])) == (40, 300)
+    tool_main('time_data_check.py')(['--images', '40', '--annotations',
+                                     '300', '--root', str(tmp_path / 't')])
+    out = capsys.readouterr().out
+    assert re.search(r'check 2: [\d.]+ s .*refused: nothing', out), out

@@ -237,3 +237,55 @@ def make(kind: str, out: Path, num_train: int, num_val: int,
     stamp['counts'] = writer(out, num_train, num_val, seed)
     stamp_file.write_text(json.dumps(stamp, indent=1))
     return stamp
+
+
+# COCO train2017 (instances_train2017.json): images, annotations, and the
+# image sizes most of its files have.
+COCO_TRAIN_IMAGES = 118287
+COCO_TRAIN_ANNOTATIONS = 860001
+COCO_SIZES = ((640, 480), (640, 427), (480, 640), (640, 426), (427, 640))
+
+
+def write_coco_scale(out: Path, num_images: int = COCO_TRAIN_IMAGES,
+                     num_annotations: int = COCO_TRAIN_ANNOTATIONS,
+                     seed: int = 0) -> Path:
+    """A COCO-sized annotation file and one real JPEG per listed image, for
+    timing annotation checks at full scale.
+
+    Every image of a size shares the bytes of one flat grey JPEG of that
+    size: header reads cost what they cost for any JPEG, while writing
+    118k files takes seconds.  Boxes and categories are random but valid.
+
+    Returns:
+        the path of ``annotations/instances_train2017.json``.
+    """
+    rng = np.random.default_rng(seed)
+    folder = out / 'train2017'
+    folder.mkdir(parents=True, exist_ok=True)
+    encoded = {size: cv2.imencode('.jpg', np.full((size[1], size[0], 3), 128,
+                                                  np.uint8))[1].tobytes()
+               for size in COCO_SIZES}
+    images = []
+    for index, size_index in enumerate(rng.integers(len(COCO_SIZES),
+                                                    size=num_images)):
+        width, height = COCO_SIZES[size_index]
+        name = f'{index + 1:012d}.jpg'
+        (folder / name).write_bytes(encoded[width, height])
+        images.append(dict(id=index + 1, file_name=name, width=width,
+                           height=height))
+    owners = rng.integers(num_images, size=num_annotations)
+    corners = rng.uniform(0, 300, size=(num_annotations, 2)).round(2)
+    sides = rng.uniform(1, 300, size=(num_annotations, 2)).round(2)
+    categories = rng.integers(1, 81, size=num_annotations)
+    annotations = [dict(id=i + 1, image_id=int(owner) + 1,
+                        category_id=int(category),
+                        bbox=[*map(float, corner), *map(float, side)],
+                        area=float(side[0] * side[1]), iscrowd=0)
+                   for i, (owner, corner, side, category) in enumerate(
+                       zip(owners, corners, sides, categories))]
+    path = out / 'annotations' / 'instances_train2017.json'
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(dict(
+        images=images, annotations=annotations,
+        categories=[dict(id=i, name=f'class{i}') for i in range(1, 81)])))
+    return path
