@@ -62,6 +62,13 @@ def check_run_values(cfg, loaders: Sequence[str]) -> None:
                 raise ToolError(f'{name}.{key} must be a whole number of '
                                 f'at least {least}, got {value!r}')
     if 'train_dataloader' in loaders:
+        train_cfg = cfg.get('train_cfg') or {}
+        for key in ('max_epochs', 'max_iters', 'val_interval'):
+            value = train_cfg.get(key, 1)
+            if not isinstance(value, int) or isinstance(value, bool) or \
+                    value < 1:
+                raise ToolError(f'train_cfg.{key} must be a whole number '
+                                f'of at least 1, got {value!r}')
         optimizer = (cfg.get('optim_wrapper') or {}).get('optimizer') or {}
         lr = optimizer.get('lr', 0)
         if not isinstance(lr, (int, float)) or lr < 0:
@@ -128,7 +135,9 @@ def build_runner(cfg, loaders: Sequence[str] = ('train_dataloader',
 
     from ..data.checks import check_classes, check_data
     from ..data.validate import validate
+    from .config_check import check_lazy_parts
     check_run_values(cfg, loaders)
+    check_lazy_parts(cfg, loaders)
     check_channels(cfg)
     check_classes(cfg, loaders)
     check_data(cfg, loaders)

@@ -32,3 +32,12 @@ def run_tool(main, argv: Optional[Sequence[str]] = None):
     except user_errors() as err:
         print(f'error: {err}', file=sys.stderr)
         raise SystemExit(2)
+    except OSError as err:
+        # A path that cannot be read or written (missing folder, no
+        # permission, a file where a folder should be): the user's to fix.
+        # Errors that name no file stay tracebacks: they are ours.
+        if err.filename is None:
+            raise
+        print(f'error: {err.filename}: {err.strerror or err}',
+              file=sys.stderr)
+        raise SystemExit(2)
