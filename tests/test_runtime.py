@@ -55,15 +55,16 @@ def ort_detector(tmp_path_factory):
     return out, cfg, model
 
 
-def mmdet_predictions(cfg, model, image: np.ndarray) -> dict:
+def mmdet_predictions(cfg, model, image: np.ndarray,
+                      keep_scale: bool = False) -> dict:
     """What mmdet's own inference makes of ``image`` (the config's test
     pipeline, data preprocessor, head and NMS), with the artefact's static
-    size as the Resize scale."""
+    size as the Resize scale unless ``keep_scale``."""
     from mmdet.apis import inference_detector
     model.cfg = cfg.copy()
     pipeline = model.cfg.test_dataloader.dataset.pipeline
     for step in pipeline:
-        if step['type'] == 'Resize':
+        if step['type'] == 'Resize' and not keep_scale:
             step['scale'] = SIZE[::-1]
     result = inference_detector(model, image).pred_instances
     return {k: result[k].numpy() for k in ('bboxes', 'scores', 'labels')}
@@ -97,6 +98,65 @@ def test_segmentor_deploys_to_every_backend(backend, tmp_path):
     assert manifest['verified']['fp32_relative_difference'] <= 1e-4
     seg = load(str(out))(an_image(size=(70, 100)))['sem_seg']
     assert seg.shape == (70, 100) and seg.max() < 150
+
+
+# keep-ratio test pipelines: one segmentor per family, and a RetinaNet
+KEEP_RATIO_SEGMENTORS = {'EMO': 'deeplabv3_emo_1m_ade20k',
+                         'LeViT': 'pspnet_levit_128s_ade20k',
+                         'EdgeNeXt': 'deeplabv3_edgenext_xx_small_ade20k',
+                         'AsymmNet': 'deeplabv3_asymmnet_large_ade20k'}
+
+
+def mmseg_prediction(cfg, model, image: np.ndarray) -> np.ndarray:
+    """mmseg's own inference of ``image`` with the config's test pipeline
+    (keep-ratio resize, no padding)."""
+    from mmseg.apis import inference_model
+    model.cfg = cfg.copy()
+    model.cfg.test_pipeline = cfg.test_dataloader.dataset.pipeline
+    return inference_model(model, image).pred_sem_seg.data[0].numpy()
+
+
+@pytest.mark.parametrize('family', KEEP_RATIO_SEGMENTORS)
+@pytest.mark.parametrize('backend', ('onnxruntime', 'openvino'))
+def test_free_size_segmentor_answers_as_mmseg(family, backend, tmp_path):
+    """A keep-ratio pipeline's artefact takes each image at its resized
+    size (checked against PyTorch at two sizes by the deploy step) and
+    labels its pixels as mmseg's inference does."""
+    cfg, model = deployed_model(KEEP_RATIO_SEGMENTORS[family])
+    out = tmp_path / 'artefact'
+    manifest = deploy(model, cfg, backend, str(out), SIZE, source={},
+                      report=lambda line: None, free_size=True)
+    assert manifest['input']['size'] is None
+    assert manifest['verified']['fp32_relative_difference'] <= 1e-4
+    artefact = load(str(out))
+    for seed, size in ((0, (90, 150)), (1, (131, 77))):
+        image = an_image(seed, size)
+        got = artefact(image)['sem_seg']
+        want = mmseg_prediction(cfg, model, image)
+        assert got.shape == want.shape == size
+        assert (got == want).mean() >= 0.999
+
+
+@pytest.mark.parametrize('backend', ('onnxruntime', 'openvino'))
+def test_free_size_retinanet_answers_as_mmdet(backend, tmp_path):
+    """RetinaNet's keep-ratio pipeline pads to a multiple of 32 only: the
+    artefact computes its priors per image, clips boxes to the resized
+    image (not the padding) and gives mmdet's boxes."""
+    cfg, model = deployed_model('retinanet_emo_1m_coco')
+    spread_class_scores(model)
+    out = tmp_path / 'artefact'
+    manifest = deploy(model, cfg, backend, str(out), SIZE, source={},
+                      report=lambda line: None, free_size=True)
+    assert manifest['input']['size_divisor'] == 32
+    artefact = load(str(out))
+    for seed, size in ((2, (90, 150)), (3, (120, 64))):
+        image = an_image(seed, size)
+        want = mmdet_predictions(cfg, model, image, keep_scale=True)
+        got = artefact(image)
+        assert len(got['scores']) == len(want['scores']) > 10
+        np.testing.assert_array_equal(got['labels'], want['labels'])
+        np.testing.assert_allclose(got['scores'], want['scores'], atol=1e-5)
+        np.testing.assert_allclose(got['bboxes'], want['bboxes'], atol=1e-3)
 
 
 def test_artefact_answers_as_mmdet_inference(ort_detector):

@@ -4,6 +4,13 @@ that ONNX Runtime, OpenVINO or ncnn runs from image to boxes or masks.
     python tools/deploy.py CONFIG CHECKPOINT --backend {onnxruntime,openvino,
         ncnn} --out DIR [--shape H W] [--int8 [--calib-images N]]
 
+A test pipeline that keeps the aspect ratio gives onnxruntime and
+OpenVINO artefacts a free input size: each image goes in at the size the
+pipeline resizes it to, as in PyTorch.  ``--shape`` (and every ncnn
+artefact) fixes the input size instead; keep-ratio images are then padded
+to it, which changes what pooled and windowed models compute (a warning
+says so).
+
 The folder holds the model files and ``manifest.json`` (input size,
 pre-processing, classes, score and NMS settings, sha256 of the config and
 checkpoint, versions).  Run it with ``backbones.runtime.load(DIR)``,
@@ -25,7 +32,9 @@ def parse_args(argv=None):
     parser.add_argument('--shape', type=cli.positive_int, nargs=2,
                         metavar=('H', 'W'),
                         help='static input size (default: the size of a '
-                        "fixed-size test resize, else the config's test size)")
+                        'fixed-size test resize; for a keep-ratio resize a '
+                        'free size on onnxruntime/openvino, else the '
+                        "config's test size)")
     parser.add_argument('--int8', action='store_true',
                         help='quantize to int8, calibrated on training '
                         'images')
@@ -43,7 +52,7 @@ def main(argv=None):
     cfg = cli.load_config(args.config, args.cfg_options)
     cli.check_channels(cfg)
     from backbones.export.artefact import (default_input_size, deploy,
-                                           source_record)
+                                           leaves_size_free, source_record)
     from backbones.models.folding import switch_model_to_deploy
     model = switch_model_to_deploy(
         cli.build_model_with_weights(cfg, args.checkpoint))
@@ -53,11 +62,13 @@ def main(argv=None):
         quantize = quantizer(args.backend,
                              training_images(cfg, args.calib_images))
     size = tuple(args.shape) if args.shape else default_input_size(cfg)
+    free_size = leaves_size_free(cfg, args.backend, bool(args.shape))
     manifest = deploy(model, cfg, args.backend, args.out, size,
                       source_record(args.config, args.checkpoint),
-                      quantize=quantize)
+                      quantize=quantize, free_size=free_size)
+    shown = 'free' if free_size else f'{size[0]}x{size[1]}'
     print(f'wrote {args.out}: {manifest["task"]} for {args.backend}, '
-          f'{manifest["precision"]}, input {size[0]}x{size[1]}')
+          f'{manifest["precision"]}, input {shown}')
     return manifest
 
 

@@ -28,6 +28,9 @@ from .onnx import export_module, relative_differences
 
 # Largest relative difference from PyTorch accepted for fp32 artefacts.
 FP32_TOLERANCE = 1e-3
+# Backends whose artefacts may leave the input size free (ncnn's may too,
+# but pnnx needs the plain-int sizes of a static trace: models.tracing).
+FREE_SIZE_BACKENDS = ('onnxruntime', 'openvino')
 
 
 def test_resize(cfg) -> dict:
@@ -48,11 +51,39 @@ def preprocess_rule(cfg, size: Tuple[int, int]) -> dict:
     """The test pipeline's resize for an artefact of input ``size``: a
     fixed-size resize goes to ``size`` itself (``--shape`` chooses the
     deployed resolution); a keep-ratio resize keeps the config's scale and
-    is padded to ``size``."""
+    is padded to ``size``, or to the data preprocessor's size divisor when
+    the input size is free."""
     resize = test_resize(cfg)
     if not resize['keep_ratio']:
         resize['scale'] = [size[1], size[0]]
     return resize
+
+
+def size_divisor(model: nn.Module) -> int:
+    """What the data preprocessor pads test images to a multiple of:
+    mmdet's ``pad_size_divisor``, mmseg's ``test_cfg['size_divisor']``
+    (mmseg pads nothing at test time otherwise)."""
+    pre = model.data_preprocessor
+    divisor = getattr(pre, 'pad_size_divisor', None)
+    if divisor is None:
+        divisor = (getattr(pre, 'test_cfg', None) or {}).get('size_divisor')
+    return int(divisor or 1)
+
+
+def leaves_size_free(cfg, backend: str, shape_given: bool) -> bool:
+    """Whether an artefact takes images at the size the test pipeline
+    resizes them to (keep-ratio resizes, on backends with dynamic shapes,
+    unless ``--shape`` fixes one): padding to a static size would change
+    what windowed and pooled models compute."""
+    return test_resize(cfg)['keep_ratio'] and \
+        backend in FREE_SIZE_BACKENDS and not shape_given
+
+
+def second_size(size: Tuple[int, int], divisor: int) -> Tuple[int, int]:
+    """Another input size to check a free-size artefact at: smaller,
+    of another aspect ratio, a multiple of ``divisor``."""
+    return tuple(max(divisor, -(-(int(s * f) + 5) // divisor) * divisor)
+                 for s, f in zip(size, (0.75, 0.6)))
 
 
 def default_input_size(cfg) -> Tuple[int, int]:
@@ -95,16 +126,22 @@ def detection_postprocess(model, graph: DetectionGraph) -> dict:
                 iou_threshold=float(nms.get('iou_threshold', 0.5)),
                 max_per_img=int(cfg.get('max_per_img', 100)),
                 min_bbox_size=float(cfg.get('min_bbox_size', -1)),
+                clip_border=bool(model.bbox_head.bbox_coder.clip_border),
                 priors_per_level=graph.priors_per_level)
 
 
-def build_graph(model: nn.Module, scope: str, size: Tuple[int, int]):
+def build_graph(model: nn.Module, scope: str, size: Tuple[int, int],
+                free_size: bool = False):
     """``(graph, task, output names, postprocess settings)``."""
     if scope == 'mmdet':
-        graph = DetectionGraph(model, size)
-        return graph, 'detection', ['boxes', 'scores'], \
-            detection_postprocess(model, graph)
-    graph = SegmentationGraph(model, size)
+        graph = DetectionGraph(model, size, free_size)
+        post = detection_postprocess(model, graph)
+        if free_size:  # the graph's third output gives them per image
+            del post['priors_per_level']
+        outputs = ['boxes', 'scores'] + (['priors_per_level']
+                                         if free_size else [])
+        return graph, 'detection', outputs, post
+    graph = SegmentationGraph(model, size, free_size)
     return graph, 'segmentation', ['seg_logits'], dict(align_corners=False)
 
 
@@ -182,17 +219,26 @@ def to_ncnn(graph: nn.Module, example: torch.Tensor,
 
 
 def verify(folder: str, manifest: dict, graph: nn.Module,
-           example: torch.Tensor) -> List[float]:
-    """Relative differences of the backend's outputs from PyTorch's."""
+           examples: List[torch.Tensor]) -> List[float]:
+    """Relative differences of the backend's outputs from PyTorch's, per
+    output the largest over ``examples``."""
     from ..runtime import load
     model = load(folder)
-    got = [torch.from_numpy(np.asarray(o, np.float32))
-           for o in model.run_graph(example.numpy())]
-    with torch.no_grad():
-        want = graph(example)
-    want = list(want) if isinstance(want, (tuple, list)) else [want]
-    return relative_differences([g.reshape(w.shape) for g, w in
-                                 zip(got, want)], want)
+    worst = None
+    for example in examples:
+        got = [torch.from_numpy(np.asarray(o, np.float32))
+               for o in model.run_graph(example.numpy())]
+        with torch.no_grad():
+            want = graph(example)
+        want = list(want) if isinstance(want, (tuple, list)) else [want]
+        if any(g.numel() != w.numel() for g, w in zip(got, want)):
+            raise ToolError(f'{manifest["backend"]} outputs of shapes '
+                            f'{[tuple(g.shape) for g in got]} where PyTorch '
+                            f'gives {[tuple(w.shape) for w in want]}')
+        found = relative_differences([g.reshape(w.shape) for g, w in
+                                      zip(got, want)], want)
+        worst = found if worst is None else list(map(max, worst, found))
+    return worst
 
 
 def example_input(size: Tuple[int, int], seed: int = 0) -> torch.Tensor:
@@ -204,9 +250,13 @@ def example_input(size: Tuple[int, int], seed: int = 0) -> torch.Tensor:
 def deploy(model: nn.Module, cfg, backend: str, out: str,
            size: Tuple[int, int], source: dict,
            quantize: Optional[Callable[[str, dict, nn.Module], dict]] = None,
-           report=print) -> dict:
+           report=print, free_size: bool = False) -> dict:
     """Write the artefact of ``model`` (weights loaded, deploy mode) to
     ``out``; returns its manifest.
+
+    ``free_size`` leaves the input size free (:func:`leaves_size_free`):
+    ``size`` is then the first size it is checked at, the second is
+    :func:`second_size`.
 
     ``quantize(folder, manifest, graph)``, when given, turns the fp32
     artefact in ``folder`` into int8 and returns the manifest fields it
@@ -222,16 +272,22 @@ def deploy(model: nn.Module, cfg, backend: str, out: str,
     if osp.exists(out) and not osp.isfile(osp.join(out, MANIFEST)):
         raise ToolError(f'{out} exists and is not an artefact folder: '
                         f'choose another --out')
-    if test_resize(cfg)['keep_ratio']:
+    if free_size and backend not in FREE_SIZE_BACKENDS:
+        raise ToolError(f'{backend} artefacts have a static input size')
+    if test_resize(cfg)['keep_ratio'] and not free_size:
         report(f'warning: the test pipeline keeps the aspect ratio: images '
                f'are padded to the static {size[0]}x{size[1]} input, which '
                f'PyTorch does not pad; global pooling and strided windows '
                f'then see the padding (toy DeepLabv3-EMO-2M: mIoU 27.1 in '
                f'PyTorch, 8.6 padded to 464x464). Deploy at the size the '
                f'images are resized to, or use a fixed-size resize.')
-    graph, task, outputs, post = build_graph(model, cfg.default_scope, size)
+    graph, task, outputs, post = build_graph(model, cfg.default_scope, size,
+                                             free_size)
     graph.eval()
+    divisor = size_divisor(model)
     example = example_input(size)
+    examples = [example] + ([example_input(second_size(size, divisor), 1)]
+                            if free_size else [])
     with torch.no_grad():  # caches parameter-only tables (LeViT's biases,
         graph(example)     # EdgeNeXt's encodings): exported as constants
     parent = osp.dirname(osp.abspath(out))
@@ -242,7 +298,7 @@ def deploy(model: nn.Module, cfg, backend: str, out: str,
         if backend != 'ncnn':
             try:
                 export_module(graph, example, onnx_path, input_name='image',
-                              output_names=outputs)
+                              output_names=outputs, free_size=free_size)
             except (RuntimeError, torch.onnx.errors.OnnxExporterError) as err:
                 raise ToolError(f'{backend} cannot express this model: the '
                                 f'ONNX export failed: '
@@ -259,23 +315,29 @@ def deploy(model: nn.Module, cfg, backend: str, out: str,
             format=FORMAT, format_version=FORMAT_VERSION,
             mobiledense_version=__version__, task=task, backend=backend,
             precision='fp32', files=files, sha256={},
-            input=dict(name='image', size=list(size), channel_order='bgr',
+            input=dict(name='image',
+                       size=None if free_size else list(size),
+                       size_divisor=divisor, channel_order='bgr',
                        layout='NCHW', dtype='float32',
                        pad_value=pad_value(model)),
             preprocess=preprocess_rule(cfg, size), classes=class_names(cfg),
             postprocess=post, outputs=outputs,
-            output_ndims=[3, 3] if task == 'detection' else [4],
+            output_ndims=[3, 3, 1][:len(outputs)] if task == 'detection'
+            else [4],
             source=source, versions=versions())
         write_manifest(folder, manifest)
-        differences = verify(folder, manifest, graph, example)
+        differences = verify(folder, manifest, graph, examples)
         worst = max(differences)
         if worst > FP32_TOLERANCE:
             raise ToolError(f'{backend} output '
                             f'{outputs[differences.index(worst)]} differs '
                             f'from PyTorch by {worst:.2e} relative (above '
                             f'{FP32_TOLERANCE:g}); nothing was written')
-        report(f'{backend} fp32 vs PyTorch: largest relative difference '
-               f'{worst:.2e}')
+        checked = ' and '.join('x'.join(map(str, e.shape[-2:]))
+                               for e in examples)
+        report(f'{backend} fp32 vs PyTorch at {checked}'
+               f'{" (input size free)" if free_size else ""}: largest '
+               f'relative difference {worst:.2e}')
         manifest['verified'] = dict(fp32_relative_difference=worst)
         if quantize is not None:
             manifest.update(quantize(folder, manifest, graph))

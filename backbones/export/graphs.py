@@ -9,9 +9,15 @@ decoded in (BGR), resized and padded by the runtime; the config's
 * :class:`DetectionGraph` (mmdet single-stage dense heads with priors and a
   box coder: SSD, RetinaNet): every prior's decoded box ``(1, N, 4)``,
   clipped to the input, and class scores ``(1, N, C)`` (softmax without the
-  background for SSD, sigmoid for RetinaNet), level after level.
+  background for SSD, sigmoid for RetinaNet), level after level; with a
+  free input size also the priors per level ``(L,)`` int64, which then
+  depend on the input.
 * :class:`SegmentationGraph` (mmseg encoder-decoders): the decode head's
   logits resized to the input, ``(1, C, H, W)``.
+
+``free_size=False`` fixes the input size at ``size`` (priors are a
+constant); ``True`` leaves it free (the priors are computed in the graph,
+as mmdet's anchor generators compute them, from the feature map sizes).
 """
 import math
 from typing import List, Sequence, Tuple
@@ -68,6 +74,12 @@ def pad_value(model: nn.Module) -> List[float]:
     return mean[::-1] if settings['bgr_to_rgb'] else mean
 
 
+def size_tensor(size) -> torch.Tensor:
+    """A size as a 0-dim tensor: a traced size as it is (``as_tensor``
+    would make it a constant of the trace), an int as a new tensor."""
+    return size if isinstance(size, torch.Tensor) else torch.tensor(size)
+
+
 # DeltaXYWHBBoxCoder.decode's default: the largest log-ratio of a box side.
 WH_RATIO_CLIP = 16 / 1000
 
@@ -75,7 +87,8 @@ WH_RATIO_CLIP = 16 / 1000
 class DetectionGraph(nn.Module):
     """Pixels -> ``(boxes (1, N, 4), scores (1, N, C))`` over every prior."""
 
-    def __init__(self, model: nn.Module, size: Tuple[int, int]):
+    def __init__(self, model: nn.Module, size: Tuple[int, int],
+                 free_size: bool = False):
         super().__init__()
         head = getattr(model, 'bbox_head', None)
         from mmdet.models.task_modules.coders import DeltaXYWHBBoxCoder
@@ -88,6 +101,10 @@ class DetectionGraph(nn.Module):
         self.model = model
         self.normalise = normaliser(model)
         self.size = tuple(size)
+        self.free_size = free_size
+        generator = head.prior_generator
+        self.base_anchors = [a.clone() for a in generator.base_anchors]
+        self.strides = [tuple(s) for s in generator.strides]
         with torch.no_grad():
             cls_scores, _ = model._forward(torch.zeros(1, 3, *size))
         featmap_sizes = [tuple(c.shape[-2:]) for c in cls_scores]
@@ -105,9 +122,30 @@ class DetectionGraph(nn.Module):
                             for b in bbox_preds], 1)
         scores = logits.sigmoid() if head.use_sigmoid_cls else \
             logits.softmax(-1)[..., :-1]
-        return self.decode(deltas), scores
+        if not self.free_size:
+            return self.decode(deltas, self.priors, self.size), scores
+        priors = [self.grid_priors(level, c.shape[-2:])
+                  for level, c in enumerate(cls_scores)]
+        counts = torch.stack([size_tensor(p.shape[0]) for p in priors])
+        return self.decode(deltas, torch.cat(priors)[None],
+                           pixels.shape[-2:]), scores, counts
 
-    def decode(self, deltas: torch.Tensor) -> torch.Tensor:
+    def grid_priors(self, level: int, featmap_size) -> torch.Tensor:
+        """``(H * W * A, 4)`` anchors of one level for a (traced) feature
+        map size: mmdet's ``single_level_grid_priors`` (base anchors
+        shifted to every cell, cell-major, anchors within a cell) without
+        its ``len()`` of a traced tensor."""
+        height, width = featmap_size
+        stride_w, stride_h = self.strides[level]
+        xs = torch.arange(width).to(torch.float32) * stride_w
+        ys = torch.arange(height).to(torch.float32) * stride_h
+        shifts = torch.stack(torch.broadcast_tensors(
+            xs[None, :], ys[:, None], xs[None, :], ys[:, None]), -1)
+        return (shifts.reshape(-1, 1, 4) +
+                self.base_anchors[level][None]).reshape(-1, 4)
+
+    def decode(self, deltas: torch.Tensor, priors: torch.Tensor,
+               size) -> torch.Tensor:
         """``(1, N, 4)`` deltas -> boxes, as mmdet's ``delta2bbox`` (means
         and stds, the log-ratio clamp, clipping to the input), written with
         step-1 slices and broadcasts only: no strided slices or 5-D
@@ -118,7 +156,6 @@ class DetectionGraph(nn.Module):
         means = deltas.new_tensor(coder.means)
         stds = deltas.new_tensor(coder.stds)
         deltas = deltas * stds + means
-        priors = self.priors
         centres = (priors[..., :2] + priors[..., 2:]) * 0.5
         sizes = priors[..., 2:] - priors[..., :2]
         max_ratio = abs(math.log(WH_RATIO_CLIP))
@@ -126,8 +163,9 @@ class DetectionGraph(nn.Module):
         sizes = sizes * deltas[..., 2:].clamp(-max_ratio, max_ratio).exp()
         boxes = torch.cat([centres - sizes * 0.5, centres + sizes * 0.5], -1)
         if coder.clip_border:
-            height, width = self.size
-            limits = deltas.new_tensor([width, height, width, height])
+            height, width = size
+            limits = torch.stack([size_tensor(s) for s in (
+                width, height, width, height)]).to(deltas)
             boxes = torch.minimum(boxes.clamp(min=0), limits)
         return boxes
 
@@ -135,7 +173,8 @@ class DetectionGraph(nn.Module):
 class SegmentationGraph(nn.Module):
     """Pixels -> the decode head's logits at the input size."""
 
-    def __init__(self, model: nn.Module, size: Tuple[int, int]):
+    def __init__(self, model: nn.Module, size: Tuple[int, int],
+                 free_size: bool = False):
         super().__init__()
         if not hasattr(model, 'decode_head'):
             raise ToolError(f'{type(model).__name__}: only encoder-decoder '
@@ -147,8 +186,10 @@ class SegmentationGraph(nn.Module):
         self.model = model
         self.normalise = normaliser(model)
         self.size = tuple(size)
+        self.free_size = free_size
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         logits = self.model._forward(self.normalise(pixels))
-        return F.interpolate(logits, size=self.size, mode='bilinear',
+        size = pixels.shape[-2:] if self.free_size else self.size
+        return F.interpolate(logits, size=size, mode='bilinear',
                              align_corners=False)

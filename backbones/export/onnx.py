@@ -2,9 +2,10 @@
 PyTorch in onnxruntime (``tools/export_onnx.py`` is its command line).
 
 The network is exported up to the raw head outputs: input ``input`` of
-shape ``(1, 3, H, W)`` with fixed height and width, outputs ``output0``,
-``output1``, ... in the order of :func:`flatten_outputs`.  Adaptive average
-pools are exported as products with averaging matrices
+shape ``(1, 3, H, W)``, outputs ``output0``, ``output1``, ... in the order
+of :func:`flatten_outputs`.  Height and width are fixed, or left free
+(``free_size``: sizes stay traced, :mod:`backbones.models.tracing`).
+Adaptive average pools are exported as products with averaging matrices
 (:func:`exportable`), which the exporter accepts at any output size.
 """
 import contextlib
@@ -14,19 +15,24 @@ import torch
 import torch.nn as nn
 
 from ..cli.errors import ToolError
+from ..models.tracing import free_input_size, sizes
 
 OPSET = 17
 
 
-def averaging_matrix(out_size: int, in_size: int) -> torch.Tensor:
+def averaging_matrix(out_size: int, in_size) -> torch.Tensor:
     """``(out_size, in_size)``: row i averages the input bins PyTorch's
-    adaptive pooling gives output i (floor(i*in/out) to ceil((i+1)*in/out))."""
-    matrix = torch.zeros(out_size, in_size)
-    for i in range(out_size):
-        start = (i * in_size) // out_size
-        end = -((-(i + 1) * in_size) // out_size)
-        matrix[i, start:end] = 1.0 / (end - start)
-    return matrix
+    adaptive pooling gives output i (floor(i*in/out) to ceil((i+1)*in/out)).
+
+    Built from tensor ops, so that a traced ``in_size`` gives a matrix the
+    graph computes at run time (the bounds are exact: small integers and
+    quotients in float32)."""
+    rows = torch.arange(out_size, dtype=torch.float32)
+    columns = torch.arange(in_size).to(torch.float32)
+    start = torch.floor(rows * in_size / out_size)
+    end = torch.ceil((rows + 1) * in_size / out_size)
+    inside = (columns[None] >= start[:, None]) & (columns[None] < end[:, None])
+    return inside.to(torch.float32) / (end - start)[:, None]
 
 
 class MatrixAdaptiveAvgPool2d(nn.Module):
@@ -43,7 +49,7 @@ class MatrixAdaptiveAvgPool2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, C, H, W) -> (N, C, h, w)."""
-        in_h, in_w = (int(s) for s in x.shape[-2:])
+        in_h, in_w = sizes(x, 2)
         out_h, out_w = (in_s if out_s is None else out_s for in_s, out_s in
                         zip((in_h, in_w), self.output_size))
         rows = averaging_matrix(out_h, in_h).to(x)
@@ -70,22 +76,29 @@ def exportable(module: nn.Module):
 
 def export_module(module: nn.Module, example: torch.Tensor, path,
                   input_name: str = 'input',
-                  output_names: Sequence[str] = None) -> None:
+                  output_names: Sequence[str] = None,
+                  free_size: bool = False) -> None:
     """Export ``module(example)`` (a tensor or tuple of tensors) to ``path``
     with the TorchScript exporter (``dynamo=False``: torch 2.13's default
     dynamo exporter needs onnxscript); input ``input_name``, outputs
-    ``output_names`` or ``output0``, ``output1``, ..."""
+    ``output_names`` or ``output0``, ``output1``, ...; ``free_size``: the
+    input's height and width (and the outputs' sizes) left free."""
     module.eval()
     if output_names is None:
         with torch.no_grad():
             outputs = module(example)
         count = len(outputs) if isinstance(outputs, (tuple, list)) else 1
         output_names = [f'output{i}' for i in range(count)]
-    with exportable(module):
+    dynamic_axes = None
+    if free_size:
+        dynamic_axes = {input_name: {2: 'height', 3: 'width'}}
+    sizes_kept = free_input_size() if free_size else contextlib.nullcontext()
+    with exportable(module), sizes_kept:
         torch.onnx.export(module, (example, ), str(path),
                           input_names=[input_name],
                           output_names=list(output_names),
-                          opset_version=OPSET, dynamo=False)
+                          opset_version=OPSET, dynamo=False,
+                          dynamic_axes=dynamic_axes)
 
 
 def flatten_outputs(outputs) -> List[torch.Tensor]:

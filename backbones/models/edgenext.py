@@ -27,6 +27,7 @@ from .base import (FeatureInfo, MultiScaleBackbone, drop_path, per_stage,
 from .folding import fold_bn_into_next, scale_output_channels
 from .layers import LayerNorm2d
 from .param_cache import ClearsCacheOnTrainOrLoad, ParameterCache
+from .tracing import sizes
 
 arch_settings = {
     'xx_small': dict(depths=(2, 2, 6, 2), dims=(24, 48, 88, 168), heads=4),
@@ -167,7 +168,7 @@ class CrossCovarianceAttention(nn.Module):
         qkv = self.qkv(x)
         if self.in_4d:
             # one (N, heads, head_dim, L) tensor at a time (ncnn has 4 dims)
-            n, length, c = (int(s) for s in x.shape)
+            n, length, c = sizes(x)  # models.tracing
             q, k, v = (t.reshape(n, length, self.num_heads,
                                  c // self.num_heads).permute(0, 2, 3, 1)
                        for t in qkv.split(c, dim=-1))

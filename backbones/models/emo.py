@@ -23,6 +23,7 @@ from .base import (FeatureInfo, MultiScaleBackbone, drop_path, per_stage,
                    rename_official_keys, resolve_arch)
 from .folding import fold_bn_into_next
 from .layers import SqueezeExcite
+from .tracing import sizes, sizes_are_free
 
 # Variants released with the paper.  ``head_dims`` only matter where
 # attention is used (stages 3-4); the first two entries are kept from the
@@ -213,13 +214,13 @@ class InvertedResidualMobileBlock(nn.Module):
         the window rearrangement, so it runs once on the padded map rather
         than on a batch of small windows.
         """
-        # Plain ints: exporters would keep sizes read from the tensor as
-        # shape computations, which pnnx maps wrongly (padding as a crop).
-        c, h, w = (int(s) for s in x.shape[1:])
+        c, (h, w) = int(x.shape[1]), sizes(x, 2)  # models.tracing
         window = (h, w) if self.window_size <= 0 else \
             (self.window_size, self.window_size)
         pad_h, pad_w = (-h) % window[0], (-w) % window[1]
-        if pad_h or pad_w:
+        # a free input size pads by an amount known only at run time
+        padding = sizes_are_free() or bool(pad_h or pad_w)
+        if padding:
             x = F.pad(x, (0, pad_w, 0, pad_h))
         padded = (h + pad_h, w + pad_w)
         heads = self.num_heads
@@ -232,7 +233,7 @@ class InvertedResidualMobileBlock(nn.Module):
             out = ((q * self.scale) @ k.transpose(-2, -1)).softmax(-1) @ v
             out = tokens_to_map_4d(out.transpose(1, 2).flatten(2), window,
                                    padded)
-            return out[:, :, :h, :w] if pad_h or pad_w else out
+            return out[:, :, :h, :w] if padding else out
         values = window_tokens(x, window)
         b, tokens, _ = values.shape
         # (B, T, 2C) -> 2 x (B, heads, T, head_dim), head_dim contiguous
@@ -247,7 +248,7 @@ class InvertedResidualMobileBlock(nn.Module):
             out = ((q * self.scale) @ k.transpose(-2, -1)).softmax(-1) @ v
         out = tokens_to_map(out.transpose(1, 2).reshape(b, tokens, c),
                             window, padded)
-        if pad_h or pad_w:
+        if padding:
             out = out[:, :, :h, :w].contiguous(
                 memory_format=torch.channels_last)
         return out

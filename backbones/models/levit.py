@@ -45,6 +45,7 @@ from .base import (FeatureInfo, InputError, MultiScaleBackbone, drop_path,
                    resolve_arch)
 from .folding import batchnorm_affine, scale_output_channels
 from .param_cache import ClearsCacheOnTrainOrLoad, ParameterCache
+from .tracing import sizes, sizes_are_free
 
 arch_settings = {
     '128S': dict(embed_dims=(128, 256, 384), key_dim=16, num_heads=(4, 6, 8),
@@ -209,6 +210,12 @@ class OffsetBiasAttention(ClearsCacheOnTrainOrLoad, nn.Module):
         parameters only); training always gathers afresh so that gradients
         reach the table.
         """
+        if sizes_are_free():  # a traced grid: the gather goes in the graph
+            if self.bias_mode == 'interpolate':
+                raise InputError("LeViT bias_mode='interpolate' resizes its "
+                                 "bias table to each grid: deploy it at a "
+                                 "static input size (--shape)")
+            return self._gather_bias(grid)
         # plain ints: under tracing the grid arrives as 0-dim tensors, and
         # the cached table (a constant for exporters) must still be found
         grid = tuple(int(g) for g in grid)
@@ -224,7 +231,9 @@ class OffsetBiasAttention(ClearsCacheOnTrainOrLoad, nn.Module):
             limit = max(grid) - 1  # every offset of the grid has an entry
         else:
             limit = side - 1
-        dy, dx = offset_indices(tuple(grid), self.stride, limit, table.device)
+        indices = offset_indices.__wrapped__ if sizes_are_free() else \
+            offset_indices  # an lru_cache would keep traced values
+        dy, dx = indices(tuple(grid), self.stride, limit, table.device)
         (rows_q, rows), (cols_q, cols) = dy.shape, dx.shape
         # Columns first (small), as (heads, query col, table row, key col);
         # then each query row picks its table rows, written straight into
@@ -233,6 +242,10 @@ class OffsetBiasAttention(ClearsCacheOnTrainOrLoad, nn.Module):
         # axes at once and permuting).
         by_column = table.index_select(2, dx.flatten()).view(
             self.num_heads, table.shape[1], cols_q, cols).transpose(1, 2)
+        if sizes_are_free():  # no loop over a traced row count
+            bias = by_column.index_select(2, dy.flatten()).view(
+                self.num_heads, cols_q, rows_q, rows, cols).transpose(1, 2)
+            return bias.reshape(self.num_heads, -1, rows * cols)
         bias = table.new_empty(self.num_heads, rows_q, cols_q, rows, cols)
         for row in range(rows_q):
             bias[:, row] = by_column.index_select(2, dy[row])
@@ -291,7 +304,7 @@ def every_other_token(x: torch.Tensor, grid: Tuple[int, int]) -> torch.Tensor:
     ceil(W/2), C)`` without strided slices (ncnn has none): pad to even
     sides, fold each pair of rows and of columns into an axis, keep the
     first of each pair."""
-    n, length, c = (int(s) for s in x.shape)
+    n, length, c = sizes(x)  # models.tracing
     (h, w), (hq, wq) = grid, ((grid[0] + 1) // 2, (grid[1] + 1) // 2)
     x = F.pad(x.reshape(n * h, w, c), (0, 0, 0, 2 * wq - w))
     x = x.reshape(n * h, wq, 2 * c)[..., :c]
@@ -366,7 +379,7 @@ class TokenStage(nn.Module):
         tokens = x.flatten(2).transpose(1, 2)
         if self.downsample is not None:
             tokens = self.downsample(tokens, (h, w))
-            h, w = math.ceil(h / 2), math.ceil(w / 2)
+            h, w = (h + 1) // 2, (w + 1) // 2  # ceil, traced sizes too
             tokens = self.downsample_mlp(tokens, (h, w))
         for block in self.blocks:
             tokens = block(tokens, (h, w))

@@ -6,6 +6,8 @@ from typing import Callable, Hashable, Iterable
 
 import torch
 
+from .tracing import sizes_are_free
+
 
 class ParameterCache:
     """Tensors computed from parameters alone (LeViT's attention biases per
@@ -34,6 +36,8 @@ class ParameterCache:
 
     def get(self, key: Hashable, params: Iterable[torch.Tensor],
             compute: Callable[[], torch.Tensor]) -> torch.Tensor:
+        if sizes_are_free():  # the table depends on a traced size: in-graph
+            return compute()
         stamp = tuple((id(p), p._version, p.device, p.dtype) for p in params)
         entry = self._entries.get(key)
         if entry is not None and entry[0] == stamp:

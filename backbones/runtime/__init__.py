@@ -42,9 +42,12 @@ class DeployedModel:
         pixels, meta = prepare(decode(image), self.manifest)
         outputs = self.session.run(pixels)
         if self.task == 'detection':
-            boxes, scores = outputs
-            return postprocess.detections(boxes[0], scores[0], meta,
-                                          self.manifest['postprocess'])
+            post = self.manifest['postprocess']
+            if len(outputs) == 3:  # a free input size: priors per image
+                post = dict(post, priors_per_level=[
+                    int(n) for n in outputs[2].reshape(-1)])
+            return postprocess.detections(outputs[0][0], outputs[1][0], meta,
+                                          post)
         return postprocess.segmentation(outputs[0][0], meta)
 
 

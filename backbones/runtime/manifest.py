@@ -8,14 +8,19 @@ Fields (written by :mod:`backbones.export.artefact`)::
     backend         'onnxruntime' | 'openvino' | 'ncnn'
     precision       'fp32' | 'int8'
     files           {role: file name}, sha256 {file name: hex digest}
-    input           size [H, W] of the static graph input, channel_order of
-                    the pixels fed ('bgr' as decoded), pad_value per channel
+    input           size [H, W] of the static graph input, or null when the
+                    size is free (images go in at their resized size,
+                    padded to a multiple of size_divisor); channel_order
+                    of the pixels fed ('bgr' as decoded), pad_value per
+                    channel
     preprocess      resize rule of the test pipeline: keep_ratio, scale
                     [W, H] (mmcv's convention); mean/std and bgr_to_rgb are
                     applied inside the graph
     classes         class names, index = label
     postprocess     detection: score_thr, nms_pre, iou_threshold,
-                    max_per_img, min_bbox_size, priors_per_level;
+                    max_per_img, min_bbox_size, clip_border (to the
+                    resized image, before NMS), priors_per_level (static
+                    inputs; with a free size the graph's third output);
                     segmentation: align_corners
     outputs         graph output names, in order
     source          config and checkpoint paths with their sha256
@@ -27,7 +32,7 @@ import os.path as osp
 from typing import Dict
 
 FORMAT = 'mobiledense-artefact'
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: free input sizes, input.size_divisor
 MANIFEST = 'manifest.json'
 BACKENDS = ('onnxruntime', 'openvino', 'ncnn')
 # what each backend's artefact holds, by role

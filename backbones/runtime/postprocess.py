@@ -75,6 +75,11 @@ def detections(boxes: np.ndarray, scores: np.ndarray, meta: dict,
     kept_scores = np.concatenate(level_scores)
     labels = np.concatenate(level_labels)
     kept_boxes = np.concatenate(level_boxes).astype(np.float32)
+    if post.get('clip_border'):
+        # mmdet clips to the resized image, not to the padded input
+        height, width = meta['img_shape']
+        kept_boxes = np.minimum(kept_boxes, np.array(
+            [width, height, width, height], np.float32))
     scale_w, scale_h = meta['scale_factor']
     kept_boxes = kept_boxes / np.array([scale_w, scale_h, scale_w, scale_h],
                                        np.float32)

@@ -50,15 +50,26 @@ def resized_size(height: int, width: int, preprocess: dict) -> Tuple[int, int]:
     return int(height * factor + 0.5), int(width * factor + 0.5)
 
 
+def input_size(new_h: int, new_w: int, manifest: dict) -> Tuple[int, int]:
+    """The graph input for an image resized to ``new_h x new_w``: the
+    static size, or (free size) the next multiple of the size divisor, as
+    mm's data preprocessors pad."""
+    if manifest['input']['size'] is not None:
+        return tuple(manifest['input']['size'])
+    divisor = manifest['input'].get('size_divisor', 1)
+    return -(-new_h // divisor) * divisor, -(-new_w // divisor) * divisor
+
+
 def prepare(image: np.ndarray, manifest: dict) -> Tuple[np.ndarray, dict]:
     """``(H, W, 3)`` uint8 BGR -> ``((1, 3, H_in, W_in) float32, meta)``:
     resized as the test pipeline does, then padded bottom/right to the
-    static input size with the pixel value that normalises to 0 (mm's data
-    preprocessors pad after normalising, with 0).  ``meta`` holds the
-    original and resized sizes and the scale factors ``(w, h)``."""
+    input size (:func:`input_size`) with the pixel value that normalises to
+    0 (mm's data preprocessors pad after normalising, with 0).  ``meta``
+    holds the original and resized sizes and the scale factors ``(w, h)``.
+    """
     height, width = image.shape[:2]
     new_h, new_w = resized_size(height, width, manifest['preprocess'])
-    in_h, in_w = manifest['input']['size']
+    in_h, in_w = input_size(new_h, new_w, manifest)
     if new_h > in_h or new_w > in_w:
         raise ArtefactError(
             f'the test pipeline resizes a {height}x{width} image to '
