@@ -127,7 +127,7 @@ def test_free_size_segmentor_answers_as_mmseg(family, backend, tmp_path):
     manifest = deploy(model, cfg, backend, str(out), SIZE, source={},
                       report=lambda line: None, free_size=True)
     assert manifest['input']['size'] is None
-    assert manifest['verified']['fp32_relative_difference'] <= 1e-4
+    assert manifest['verified']['fp32_label_mismatch'] <= 1e-3
     artefact = load(str(out))
     for seed, size in ((0, (90, 150)), (1, (131, 77))):
         image = an_image(seed, size)

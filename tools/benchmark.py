@@ -260,10 +260,10 @@ def end_to_end_entries(args) -> List[Entry]:
     import numpy as np
 
     from backbones.analysis import test_input_shape
-    from backbones.export.artefact import deploy
+    from backbones.export.artefact import deploy, leaves_size_free
     from backbones.export.quantize import quantizer
     from backbones.runtime import load
-    from backbones.runtime.preprocess import prepare
+    from backbones.runtime.preprocess import graph_inputs, prepare
     entries = []
     work = tempfile.mkdtemp(prefix='benchmark-artefacts-')
     rng = np.random.default_rng(0)
@@ -294,12 +294,15 @@ def end_to_end_entries(args) -> List[Entry]:
                 continue
             backend, _, int8 = mode.partition('-')
             quantize = quantizer(backend, lambda manifest: [
-                prepare(rng.integers(0, 256, (*size, 3), dtype=np.uint8),
-                        manifest)[0] for _ in range(8)],
-                report=lambda line: None) if int8 else None
+                graph_inputs(*prepare(rng.integers(
+                    0, 256, (*size, 3), dtype=np.uint8), manifest), manifest)
+                for _ in range(8)], report=lambda line: None) \
+                if int8 else None
             folder = os.path.join(work, f'{len(entries)}')
+            # as tools/deploy.py deploys it (free size for keep-ratio)
             deploy(folded, cfg, backend, folder, size, source={},
-                   quantize=quantize, report=lambda line: None)
+                   quantize=quantize, report=lambda line: None,
+                   free_size=leaves_size_free(cfg, backend, False))
             entries.append(Entry(name, mode, load(folder, args.threads or 0),
                                  image, None))
     return entries

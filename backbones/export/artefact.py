@@ -26,8 +26,11 @@ from ..runtime.manifest import (BACKENDS, FORMAT, FORMAT_VERSION, MANIFEST,
 from .graphs import DetectionGraph, SegmentationGraph, pad_value
 from .onnx import export_module, relative_differences
 
-# Largest relative difference from PyTorch accepted for fp32 artefacts.
+# Largest relative difference from PyTorch accepted for fp32 artefacts,
+# and the largest share of pixels labelled otherwise (a tie at rounding
+# level may flip a pixel's class)
 FP32_TOLERANCE = 1e-3
+LABEL_TOLERANCE = 1e-3
 # Backends whose artefacts may leave the input size free (ncnn's may too,
 # but pnnx needs the plain-int sizes of a static trace: models.tracing).
 FREE_SIZE_BACKENDS = ('onnxruntime', 'openvino')
@@ -142,6 +145,9 @@ def build_graph(model: nn.Module, scope: str, size: Tuple[int, int],
                                          if free_size else [])
         return graph, 'detection', outputs, post
     graph = SegmentationGraph(model, size, free_size)
+    if free_size:  # labels straight from the graph
+        return graph, 'segmentation', ['sem_seg'], dict(
+            align_corners=False, labels_in_graph=True)
     return graph, 'segmentation', ['seg_logits'], dict(align_corners=False)
 
 
@@ -218,25 +224,38 @@ def to_ncnn(graph: nn.Module, example: torch.Tensor,
     return dict(param='model.ncnn.param', bin='model.ncnn.bin')
 
 
-def verify(folder: str, manifest: dict, graph: nn.Module,
-           examples: List[torch.Tensor]) -> List[float]:
-    """Relative differences of the backend's outputs from PyTorch's, per
-    output the largest over ``examples``."""
+def output_differences(got: List[np.ndarray], want: List[torch.Tensor]):
+    """Per output: the share of labels that differ for the label map,
+    the relative difference (:func:`relative_differences`) otherwise."""
+    if any(np.asarray(g).size != w.numel() for g, w in zip(got, want)):
+        raise ToolError(f'outputs of shapes {[np.shape(g) for g in got]} '
+                        f'where PyTorch gives '
+                        f'{[tuple(w.shape) for w in want]}')
+    found = []
+    for g, w in zip(got, want):
+        g = torch.from_numpy(np.asarray(g)).reshape(w.shape)
+        found.append(float((g != w).float().mean()) if not
+                     w.is_floating_point() and w.dim() == 3 else
+                     relative_differences([g], [w])[0])
+    return found
+
+
+def verify(folder: str, graph: nn.Module,
+           examples: List[tuple]) -> List[float]:
+    """Differences of the backend's outputs from PyTorch's
+    (:func:`output_differences`), per output the largest over ``examples``
+    (tuples of graph inputs)."""
     from ..runtime import load
     model = load(folder)
+    names = [model.manifest['input']['name']] + \
+        model.manifest['input'].get('extra', [])
     worst = None
     for example in examples:
-        got = [torch.from_numpy(np.asarray(o, np.float32))
-               for o in model.run_graph(example.numpy())]
+        got = model.run_graph({n: t.numpy() for n, t in zip(names, example)})
         with torch.no_grad():
-            want = graph(example)
+            want = graph(*example)
         want = list(want) if isinstance(want, (tuple, list)) else [want]
-        if any(g.numel() != w.numel() for g, w in zip(got, want)):
-            raise ToolError(f'{manifest["backend"]} outputs of shapes '
-                            f'{[tuple(g.shape) for g in got]} where PyTorch '
-                            f'gives {[tuple(w.shape) for w in want]}')
-        found = relative_differences([g.reshape(w.shape) for g, w in
-                                      zip(got, want)], want)
+        found = output_differences(got, want)
         worst = found if worst is None else list(map(max, worst, found))
     return worst
 
@@ -245,6 +264,23 @@ def example_input(size: Tuple[int, int], seed: int = 0) -> torch.Tensor:
     """Pixel-valued random input (0..255), as the graph sees images."""
     gen = torch.Generator().manual_seed(seed)
     return torch.rand(1, 3, *size, generator=gen) * 255
+
+
+def graph_examples(size: Tuple[int, int], graph: nn.Module,
+                   free_size: bool, divisor: int) -> List[tuple]:
+    """The inputs an artefact is checked on: one image of ``size``; with
+    a free size also one of :func:`second_size`, and for a segmentation
+    graph each with an ``image_size`` that crops and rescales."""
+    if not free_size:
+        return [(example_input(size), )]
+    examples = [(example_input(size), ),
+                (example_input(second_size(size, divisor), 1), )]
+    if isinstance(graph, SegmentationGraph):
+        examples = [(pixels, torch.tensor(
+            [pixels.shape[2] - 3 * i, pixels.shape[3] - 2 * i,
+             pixels.shape[2] * 5 // 4, pixels.shape[3] * 9 // 10]))
+            for i, (pixels, ) in enumerate(examples)]
+    return examples
 
 
 def deploy(model: nn.Module, cfg, backend: str, out: str,
@@ -285,11 +321,11 @@ def deploy(model: nn.Module, cfg, backend: str, out: str,
                                              free_size)
     graph.eval()
     divisor = size_divisor(model)
-    example = example_input(size)
-    examples = [example] + ([example_input(second_size(size, divisor), 1)]
-                            if free_size else [])
+    examples = graph_examples(size, graph, free_size, divisor)
+    example = examples[0]
+    input_names = ['image', 'image_size'][:len(example)]
     with torch.no_grad():  # caches parameter-only tables (LeViT's biases,
-        graph(example)     # EdgeNeXt's encodings): exported as constants
+        graph(*example)    # EdgeNeXt's encodings): exported as constants
     parent = osp.dirname(osp.abspath(out))
     os.makedirs(parent, exist_ok=True)
     folder = tempfile.mkdtemp(prefix='.partial-', dir=parent)
@@ -297,8 +333,9 @@ def deploy(model: nn.Module, cfg, backend: str, out: str,
         onnx_path = osp.join(folder, 'model.onnx')
         if backend != 'ncnn':
             try:
-                export_module(graph, example, onnx_path, input_name='image',
-                              output_names=outputs, free_size=free_size)
+                export_module(graph, example, onnx_path,
+                              input_name=input_names, output_names=outputs,
+                              free_size=free_size)
             except (RuntimeError, torch.onnx.errors.OnnxExporterError) as err:
                 raise ToolError(f'{backend} cannot express this model: the '
                                 f'ONNX export failed: '
@@ -310,12 +347,12 @@ def deploy(model: nn.Module, cfg, backend: str, out: str,
             files = to_openvino(onnx_path, folder)
             os.unlink(onnx_path)
         else:
-            files = to_ncnn(graph, example, folder)
+            files = to_ncnn(graph, example[0], folder)
         manifest = dict(
             format=FORMAT, format_version=FORMAT_VERSION,
             mobiledense_version=__version__, task=task, backend=backend,
             precision='fp32', files=files, sha256={},
-            input=dict(name='image',
+            input=dict(name='image', extra=input_names[1:],
                        size=None if free_size else list(size),
                        size_divisor=divisor, channel_order='bgr',
                        layout='NCHW', dtype='float32',
@@ -323,22 +360,28 @@ def deploy(model: nn.Module, cfg, backend: str, out: str,
             preprocess=preprocess_rule(cfg, size), classes=class_names(cfg),
             postprocess=post, outputs=outputs,
             output_ndims=[3, 3, 1][:len(outputs)] if task == 'detection'
-            else [4],
+            else [3] if free_size else [4],
             source=source, versions=versions())
         write_manifest(folder, manifest)
-        differences = verify(folder, manifest, graph, examples)
+        differences = verify(folder, graph, examples)
         worst = max(differences)
-        if worst > FP32_TOLERANCE:
+        tolerance = LABEL_TOLERANCE if outputs == ['sem_seg'] else \
+            FP32_TOLERANCE
+        if worst > tolerance:
             raise ToolError(f'{backend} output '
                             f'{outputs[differences.index(worst)]} differs '
-                            f'from PyTorch by {worst:.2e} relative (above '
-                            f'{FP32_TOLERANCE:g}); nothing was written')
-        checked = ' and '.join('x'.join(map(str, e.shape[-2:]))
+                            f'from PyTorch by {worst:.2e} (above '
+                            f'{tolerance:g}); nothing was written')
+        checked = ' and '.join('x'.join(map(str, e[0].shape[-2:]))
                                for e in examples)
+        measure = 'share of pixels labelled otherwise' if \
+            outputs == ['sem_seg'] else 'largest relative difference'
         report(f'{backend} fp32 vs PyTorch at {checked}'
-               f'{" (input size free)" if free_size else ""}: largest '
-               f'relative difference {worst:.2e}')
-        manifest['verified'] = dict(fp32_relative_difference=worst)
+               f'{" (input size free)" if free_size else ""}: {measure} '
+               f'{worst:.2e}')
+        manifest['verified'] = {
+            'fp32_label_mismatch' if outputs == ['sem_seg'] else
+            'fp32_relative_difference': worst}
         if quantize is not None:
             manifest.update(quantize(folder, manifest, graph))
         for name in set(manifest['files'].values()):

@@ -13,7 +13,12 @@ decoded in (BGR), resized and padded by the runtime; the config's
   free input size also the priors per level ``(L,)`` int64, which then
   depend on the input.
 * :class:`SegmentationGraph` (mmseg encoder-decoders): the decode head's
-  logits resized to the input, ``(1, C, H, W)``.
+  logits resized to the input, ``(1, C, H, W)``; with a free input size
+  the whole of mmseg's post-processing instead, from a second input
+  ``image_size`` ``(4,)`` int64 = (resized h, w, original h, w): the
+  padding cropped, the logits resized to the original size and the best
+  class, ``(1, H_orig, W_orig)`` int64 (the runtime's threads do in the
+  graph what numpy did in one, 150 classes at full resolution).
 
 ``free_size=False`` fixes the input size at ``size`` (priors are a
 constant); ``True`` leaves it free (the priors are computed in the graph,
@@ -188,8 +193,16 @@ class SegmentationGraph(nn.Module):
         self.size = tuple(size)
         self.free_size = free_size
 
-    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+    def forward(self, pixels: torch.Tensor,
+                image_size: torch.Tensor = None) -> torch.Tensor:
         logits = self.model._forward(self.normalise(pixels))
-        size = pixels.shape[-2:] if self.free_size else self.size
-        return F.interpolate(logits, size=size, mode='bilinear',
-                             align_corners=False)
+        if not self.free_size:
+            return F.interpolate(logits, size=self.size, mode='bilinear',
+                                 align_corners=False)
+        logits = F.interpolate(logits, size=pixels.shape[-2:],
+                               mode='bilinear', align_corners=False)
+        height, width, ori_height, ori_width = image_size.unbind()
+        logits = F.interpolate(logits[:, :, :height, :width],
+                               size=(ori_height, ori_width), mode='bilinear',
+                               align_corners=False)
+        return logits.argmax(1)

@@ -74,28 +74,33 @@ def exportable(module: nn.Module):
             parent._modules[name] = child
 
 
-def export_module(module: nn.Module, example: torch.Tensor, path,
-                  input_name: str = 'input',
+def export_module(module: nn.Module, example, path,
+                  input_name='input',
                   output_names: Sequence[str] = None,
                   free_size: bool = False) -> None:
-    """Export ``module(example)`` (a tensor or tuple of tensors) to ``path``
-    with the TorchScript exporter (``dynamo=False``: torch 2.13's default
-    dynamo exporter needs onnxscript); input ``input_name``, outputs
-    ``output_names`` or ``output0``, ``output1``, ...; ``free_size``: the
-    input's height and width (and the outputs' sizes) left free."""
+    """Export ``module(*example)`` (the outputs a tensor or tuple of
+    tensors) to ``path`` with the TorchScript exporter (``dynamo=False``:
+    torch 2.13's default dynamo exporter needs onnxscript).  ``example``: a
+    tensor or a tuple of them, named by ``input_name`` (a name or a list of
+    names; the first input is the image); outputs ``output_names`` or
+    ``output0``, ``output1``, ...; ``free_size``: the image's height and
+    width (and the outputs' sizes) left free."""
     module.eval()
+    example = example if isinstance(example, tuple) else (example, )
+    input_names = [input_name] if isinstance(input_name, str) else \
+        list(input_name)
     if output_names is None:
         with torch.no_grad():
-            outputs = module(example)
+            outputs = module(*example)
         count = len(outputs) if isinstance(outputs, (tuple, list)) else 1
         output_names = [f'output{i}' for i in range(count)]
     dynamic_axes = None
     if free_size:
-        dynamic_axes = {input_name: {2: 'height', 3: 'width'}}
+        dynamic_axes = {input_names[0]: {2: 'height', 3: 'width'}}
     sizes_kept = free_input_size() if free_size else contextlib.nullcontext()
     with exportable(module), sizes_kept:
-        torch.onnx.export(module, (example, ), str(path),
-                          input_names=[input_name],
+        torch.onnx.export(module, example, str(path),
+                          input_names=input_names,
                           output_names=list(output_names),
                           opset_version=OPSET, dynamo=False,
                           dynamic_axes=dynamic_axes)

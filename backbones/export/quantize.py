@@ -41,9 +41,11 @@ def calibration_images(cfg, count: int) -> List[str]:
             for i in range(0, total, step)][:count]
 
 
-def prepared_inputs(paths: Iterable[str], manifest: dict) -> List[np.ndarray]:
-    from ..runtime.preprocess import decode, prepare
-    return [prepare(decode(path), manifest)[0] for path in paths]
+def prepared_inputs(paths: Iterable[str], manifest: dict) -> List[dict]:
+    """The graph inputs by name of each image, as the runtime feeds them."""
+    from ..runtime.preprocess import decode, graph_inputs, prepare
+    return [graph_inputs(*prepare(decode(path), manifest), manifest)
+            for path in paths]
 
 
 def last_layers(consumers_of_outputs, is_layer, inputs_of) -> Set[str]:
@@ -74,7 +76,7 @@ def median_latency(run: Callable[[], object], reps: int = 15) -> float:
 
 
 def quantize_onnxruntime(folder: str, manifest: dict,
-                         inputs: List[np.ndarray]) -> dict:
+                         inputs: List[dict]) -> dict:
     import onnx
     from onnxruntime.quantization import (CalibrationDataReader,
                                           QuantFormat, QuantType,
@@ -97,8 +99,7 @@ def quantize_onnxruntime(folder: str, manifest: dict,
 
     class Reader(CalibrationDataReader):
         def __init__(self):
-            self.feeds = iter([{manifest['input']['name']: x}
-                               for x in inputs])
+            self.feeds = iter(inputs)
 
         def get_next(self):
             return next(self.feeds, None)
@@ -114,7 +115,7 @@ def quantize_onnxruntime(folder: str, manifest: dict,
 
 
 def quantize_openvino(folder: str, manifest: dict,
-                      inputs: List[np.ndarray]) -> dict:
+                      inputs: List[dict]) -> dict:
     import nncf
     import openvino as ov
     core = ov.Core()
@@ -154,7 +155,7 @@ QUANTIZERS = {'onnxruntime': quantize_onnxruntime,
               'openvino': quantize_openvino}
 
 
-def training_images(cfg, count: int) -> Callable[[dict], List[np.ndarray]]:
+def training_images(cfg, count: int) -> Callable[[dict], List[dict]]:
     """Calibration inputs: ``count`` training images of ``cfg``, prepared
     as the artefact prepares images."""
     return lambda manifest: prepared_inputs(calibration_images(cfg, count),
@@ -162,7 +163,7 @@ def training_images(cfg, count: int) -> Callable[[dict], List[np.ndarray]]:
 
 
 def quantizer(backend: str,
-              calibration: Callable[[dict], List[np.ndarray]],
+              calibration: Callable[[dict], List[dict]],
               report=print):
     """The ``quantize`` step of :func:`backbones.export.artefact.deploy`
     for ``backend``: calibrate on ``calibration(manifest)``, quantize,
@@ -176,7 +177,7 @@ def quantizer(backend: str,
         import torch
 
         from ..runtime import DeployedModel, load
-        from .onnx import relative_differences
+        from .artefact import output_differences
         inputs = calibration(manifest)
         fp32 = load(folder)
         changes = QUANTIZERS[backend](folder, manifest, inputs)
@@ -184,12 +185,14 @@ def quantizer(backend: str,
                                                    precision='int8'))
         reference = fp32.run_graph(inputs[0])
         got = int8.run_graph(inputs[0])
-        worst = max(relative_differences(
-            [torch.from_numpy(np.asarray(g)) for g in got],
-            [torch.from_numpy(np.asarray(r)) for r in reference]))
+        worst = max(output_differences(
+            got, [torch.from_numpy(np.asarray(r)) for r in reference]))
         fp32_ms = median_latency(lambda: fp32.run_graph(inputs[0]))
         int8_ms = median_latency(lambda: int8.run_graph(inputs[0]))
-        report(f'{backend} int8: largest relative difference from fp32 '
+        measure = 'share of pixels labelled otherwise than' if \
+            manifest['outputs'] == ['sem_seg'] else \
+            'largest relative difference from'
+        report(f'{backend} int8: {measure} fp32 '
                f'{worst:.2e}; graph latency fp32 {fp32_ms:.1f} ms, int8 '
                f'{int8_ms:.1f} ms ({int8_ms / fp32_ms:.2f}x)')
         if int8_ms >= fp32_ms:
@@ -201,7 +204,9 @@ def quantizer(backend: str,
                         backend == 'onnxruntime' else 'NNCF quantize',
                         calibration_images=len(inputs),
                         kept_in_float=changes['kept_in_float'],
-                        relative_difference_from_fp32=worst,
+                        **{'label_mismatch_with_fp32' if
+                           manifest['outputs'] == ['sem_seg'] else
+                           'relative_difference_from_fp32': worst},
                         graph_ms=dict(fp32=fp32_ms, int8=int8_ms)))
 
     return quantize

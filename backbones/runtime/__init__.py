@@ -14,7 +14,7 @@ import numpy as np
 from . import postprocess
 from .backends import SESSIONS
 from .manifest import ArtefactError, read_manifest
-from .preprocess import ImageError, decode, prepare
+from .preprocess import ImageError, decode, graph_inputs, prepare
 
 __all__ = ['ArtefactError', 'DeployedModel', 'ImageError', 'load']
 
@@ -33,14 +33,17 @@ class DeployedModel:
         self.session = SESSIONS[self.manifest['backend']](
             folder, self.manifest, threads)
 
-    def run_graph(self, pixels: np.ndarray):
-        """The graph alone on a prepared ``(1, 3, H, W)`` input."""
-        return self.session.run(pixels)
+    def run_graph(self, inputs):
+        """The graph alone on prepared inputs: a ``(1, 3, H, W)`` array,
+        or all of them by name (:func:`preprocess.graph_inputs`)."""
+        if isinstance(inputs, np.ndarray):
+            inputs = {self.manifest['input']['name']: inputs}
+        return self.session.run(inputs)
 
     def __call__(self,
                  image: Union[str, np.ndarray]) -> Dict[str, np.ndarray]:
         pixels, meta = prepare(decode(image), self.manifest)
-        outputs = self.session.run(pixels)
+        outputs = self.session.run(graph_inputs(pixels, meta, self.manifest))
         if self.task == 'detection':
             post = self.manifest['postprocess']
             if len(outputs) == 3:  # a free input size: priors per image
@@ -48,6 +51,8 @@ class DeployedModel:
                     int(n) for n in outputs[2].reshape(-1)])
             return postprocess.detections(outputs[0][0], outputs[1][0], meta,
                                           post)
+        if self.manifest['postprocess'].get('labels_in_graph'):
+            return dict(sem_seg=outputs[0][0].astype(np.int64))
         return postprocess.segmentation(outputs[0][0], meta)
 
 

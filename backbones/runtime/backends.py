@@ -1,6 +1,7 @@
-"""One session class per runtime, all with ``run(pixels) -> [outputs]``
-for a ``(1, 3, H, W)`` float32 input.  Each imports its runtime only when
-it is built, so an artefact needs just its own."""
+"""One session class per runtime, all with ``run(inputs) -> [outputs]``
+for the graph's inputs by name (the ``(1, 3, H, W)`` float32 image
+first).  Each imports its runtime only when it is built, so an artefact
+needs just its own."""
 import os.path as osp
 from collections import OrderedDict
 from typing import List
@@ -32,10 +33,9 @@ class OnnxRuntimeSession:
         self.session = ort.InferenceSession(
             osp.join(folder, manifest['files']['model']), options,
             providers=['CPUExecutionProvider'])
-        self.input_name = self.session.get_inputs()[0].name
 
-    def run(self, pixels: np.ndarray) -> List[np.ndarray]:
-        return self.session.run(None, {self.input_name: pixels})
+    def run(self, inputs: dict) -> List[np.ndarray]:
+        return self.session.run(None, inputs)
 
 
 class OpenVINOSession:
@@ -77,9 +77,9 @@ class OpenVINOSession:
         self.requests.move_to_end(shape)
         return self.requests[shape]
 
-    def run(self, pixels: np.ndarray) -> List[np.ndarray]:
-        request = self.request_for(pixels.shape)
-        request.infer({0: pixels})
+    def run(self, inputs: dict) -> List[np.ndarray]:
+        request = self.request_for(next(iter(inputs.values())).shape)
+        request.infer(inputs)
         return [request.get_output_tensor(i).data.copy()
                 for i in range(len(request.model_outputs))]
 
@@ -109,7 +109,8 @@ class NcnnSession:
                               key=lambda name: int(name[3:]))
         self.out_ndims = manifest['output_ndims']
 
-    def run(self, pixels: np.ndarray) -> List[np.ndarray]:
+    def run(self, inputs: dict) -> List[np.ndarray]:
+        pixels, = inputs.values()  # static graphs take the image alone
         extractor = self.net.create_extractor()
         # ncnn blobs carry no batch axis; the Mat wraps the array's memory,
         # which must outlive the extraction
