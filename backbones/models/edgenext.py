@@ -168,7 +168,7 @@ class CrossCovarianceAttention(nn.Module):
         qkv = self.qkv(x)
         if self.in_4d:
             # one (N, heads, head_dim, L) tensor at a time (ncnn has 4 dims)
-            n, length, c = sizes(x)  # models.tracing
+            (n, length), c = sizes(x)[:2], int(x.shape[2])  # models.tracing
             q, k, v = (t.reshape(n, length, self.num_heads,
                                  c // self.num_heads).permute(0, 2, 3, 1)
                        for t in qkv.split(c, dim=-1))
