@@ -179,6 +179,25 @@ def test_every_deployed_detector_reaches_the_checkpoints_map(
         levit_detector_map, abs=0.02 if int8 else 0.002)
 
 
+@pytest.mark.slow
+def test_deployed_retinanet_keeps_the_aspect_ratio_as_pytorch(
+        toy_workspace, tmp_path):
+    """Toy RetinaNet-EMO-2M (3 epochs; keep-ratio resize, padding to 32):
+    onnxruntime and OpenVINO artefacts with a free input size reach the
+    checkpoint's mAP (measured: 0.038 for all three)."""
+    work_dir = tmp_path / 'train'
+    train(RETINANET_TOY, work_dir, toy_workspace, 'train_cfg.max_epochs=3',
+          'train_cfg.val_interval=3')
+    pytorch = last_val_metrics(work_dir)['coco/bbox_mAP']
+    for backend in ('onnxruntime', 'openvino'):
+        deployed = deploy_and_test(RETINANET_TOY, work_dir / 'epoch_3.pth',
+                                   backend, toy_workspace, tmp_path / backend)
+        print(f'\ntoy RetinaNet-EMO-2M COCO bbox mAP: PyTorch {pytorch:.4f}, '
+              f'{backend} fp32 artefact (free input size) '
+              f'{deployed["coco/bbox_mAP"]:.4f}')
+        assert deployed['coco/bbox_mAP'] == pytest.approx(pytorch, abs=0.002)
+
+
 def test_stock_mmdet_test_py_reproduces(levit_detector, toy_workspace,
                                         tmp_path):
     work_dir, checkpoint = levit_detector

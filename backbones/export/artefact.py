@@ -315,8 +315,9 @@ def deploy(model: nn.Module, cfg, backend: str, out: str,
                f'are padded to the static {size[0]}x{size[1]} input, which '
                f'PyTorch does not pad; global pooling and strided windows '
                f'then see the padding (toy DeepLabv3-EMO-2M: mIoU 27.1 in '
-               f'PyTorch, 8.6 padded to 464x464). Deploy at the size the '
-               f'images are resized to, or use a fixed-size resize.')
+               f'PyTorch, 8.6 padded to 464x464). Deploy to onnxruntime '
+               f'or openvino without --shape (a free input size), or use a '
+               f'fixed-size resize.')
     graph, task, outputs, post = build_graph(model, cfg.default_scope, size,
                                              free_size)
     graph.eval()

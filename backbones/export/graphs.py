@@ -17,8 +17,8 @@ decoded in (BGR), resized and padded by the runtime; the config's
   the whole of mmseg's post-processing instead, from a second input
   ``image_size`` ``(4,)`` int64 = (resized h, w, original h, w): the
   padding cropped, the logits resized to the original size and the best
-  class, ``(1, H_orig, W_orig)`` int64 (the runtime's threads do in the
-  graph what numpy did in one, 150 classes at full resolution).
+  class, ``(1, H_orig, W_orig)`` int64, in the runtime's threads rather
+  than in numpy.
 
 ``free_size=False`` fixes the input size at ``size`` (priors are a
 constant); ``True`` leaves it free (the priors are computed in the graph,
