@@ -261,9 +261,8 @@ def end_to_end_entries(args) -> List[Entry]:
 
     from backbones.analysis import test_input_shape
     from backbones.export.artefact import deploy, leaves_size_free
-    from backbones.export.quantize import quantizer
+    from backbones.export.quantize import prepared_inputs, quantizer
     from backbones.runtime import load
-    from backbones.runtime.preprocess import graph_inputs, prepare
     entries = []
     work = tempfile.mkdtemp(prefix='benchmark-artefacts-')
     rng = np.random.default_rng(0)
@@ -293,11 +292,10 @@ def end_to_end_entries(args) -> List[Entry]:
                     net, im), image, None))
                 continue
             backend, _, int8 = mode.partition('-')
-            quantize = quantizer(backend, lambda manifest: [
-                graph_inputs(*prepare(rng.integers(
-                    0, 256, (*size, 3), dtype=np.uint8), manifest), manifest)
-                for _ in range(8)], report=lambda line: None) \
-                if int8 else None
+            quantize = quantizer(backend, lambda manifest: prepared_inputs(
+                [rng.integers(0, 256, (*size, 3), dtype=np.uint8)
+                 for _ in range(8)], manifest),
+                report=lambda line: None) if int8 else None
             folder = os.path.join(work, f'{len(entries)}')
             # as tools/deploy.py deploys it (free size for keep-ratio)
             deploy(folded, cfg, backend, folder, size, source={},

@@ -11,7 +11,7 @@ tracebacks.  The model is not walked: the runner builds it at once, and
 one line already.
 """
 import inspect
-from typing import Iterator, Optional, Sequence, Tuple
+from typing import Iterator, Sequence, Tuple
 
 from .errors import ToolError
 
@@ -106,8 +106,7 @@ def _check(scope: str, where: str, cfg: dict, registry_name: str,
                         f'{", ".join(map(repr, unknown))}')
 
 
-def check_lazy_parts(cfg, loaders: Sequence[str],
-                     training: Optional[bool] = None) -> None:
+def check_lazy_parts(cfg, loaders: Sequence[str]) -> None:
     """Check the lazily built parts of ``cfg`` the run needs: the datasets
     of ``loaders``, and (when training) the optimizer, schedulers and
     hooks; evaluators of the loaders' evaluators.
@@ -118,8 +117,7 @@ def check_lazy_parts(cfg, loaders: Sequence[str],
     from mmengine.registry import init_default_scope
     scope = cfg.default_scope
     init_default_scope(scope)
-    if training is None:
-        training = 'train_dataloader' in loaders
+    training = 'train_dataloader' in loaders
     for loader in loaders:
         dataset = (cfg.get(loader) or {}).get('dataset')
         for where, item, registry in _datasets(f'{loader}.dataset', dataset):

@@ -41,11 +41,12 @@ def calibration_images(cfg, count: int) -> List[str]:
             for i in range(0, total, step)][:count]
 
 
-def prepared_inputs(paths: Iterable[str], manifest: dict) -> List[dict]:
-    """The graph inputs by name of each image, as the runtime feeds them."""
+def prepared_inputs(images: Iterable, manifest: dict) -> List[dict]:
+    """The graph inputs by name of each image (a path or an ``(H, W, 3)``
+    uint8 BGR array), as the runtime feeds them."""
     from ..runtime.preprocess import decode, graph_inputs, prepare
-    return [graph_inputs(*prepare(decode(path), manifest), manifest)
-            for path in paths]
+    return [graph_inputs(*prepare(decode(image), manifest), manifest)
+            for image in images]
 
 
 def last_layers(consumers_of_outputs, is_layer, inputs_of) -> Set[str]:
@@ -189,9 +190,9 @@ def quantizer(backend: str,
             got, [torch.from_numpy(np.asarray(r)) for r in reference]))
         fp32_ms = median_latency(lambda: fp32.run_graph(inputs[0]))
         int8_ms = median_latency(lambda: int8.run_graph(inputs[0]))
-        measure = 'share of pixels labelled otherwise than' if \
-            manifest['outputs'] == ['sem_seg'] else \
-            'largest relative difference from'
+        labels = bool(manifest['postprocess'].get('labels_in_graph'))
+        measure = 'share of pixels labelled otherwise than' if labels \
+            else 'largest relative difference from'
         report(f'{backend} int8: {measure} fp32 '
                f'{worst:.2e}; graph latency fp32 {fp32_ms:.1f} ms, int8 '
                f'{int8_ms:.1f} ms ({int8_ms / fp32_ms:.2f}x)')
@@ -204,8 +205,7 @@ def quantizer(backend: str,
                         backend == 'onnxruntime' else 'NNCF quantize',
                         calibration_images=len(inputs),
                         kept_in_float=changes['kept_in_float'],
-                        **{'label_mismatch_with_fp32' if
-                           manifest['outputs'] == ['sem_seg'] else
+                        **{'label_mismatch_with_fp32' if labels else
                            'relative_difference_from_fp32': worst},
                         graph_ms=dict(fp32=fp32_ms, int8=int8_ms)))
 
