@@ -1,9 +1,14 @@
 """mobiledense: mobile vision backbones for MMDetection / MMSegmentation.
 
 The distribution is ``mobiledense``; the importable package is ``backbones``.
-The exact, tested dependency set lives in ``requirements/``; the set-up
-script ``tools/setup_env.sh`` installs it (mmcv 2.1.0 has no CPU wheel on
-PyPI and is built from source unless a wheel is found).
+
+* ``pip install mobiledense[onnxruntime]`` (or ``[openvino]``, ``[ncnn]``):
+  a device that runs deployed artefacts: numpy, OpenCV and that runtime;
+  no torch, no mm*.
+* ``pip install mobiledense[train,det,seg]``: the training side, in ranges.
+  The exact, tested set lives in ``requirements/``; ``tools/setup_env.sh``
+  installs it (mmcv 2.1.0 has no CPU wheel on PyPI and is built from
+  source unless a wheel is found).
 """
 from pathlib import Path
 
@@ -29,22 +34,27 @@ setup(
     license='Apache-2.0',
     python_requires='>=3.9',
     packages=find_packages(include=['backbones', 'backbones.*']),
-    # Ranges a user may install into an existing OpenMMLab environment;
-    # requirements/lock.txt pins the exact set that is tested.
-    install_requires=[
-        'torch>=2.0',
-        'mmengine>=0.10.0,<1.0',
-        'mmcv>=2.0.0rc4,<2.2.0',
-    ],
+    # The base install is what runs an artefact on a device (numpy and
+    # OpenCV; add the runtime's extra). The training side is an extra
+    # because a device must not pull torch or mm*, and because mmcv 2.1.0
+    # has no CPU wheel: tools/setup_env.sh installs the tested set
+    # (requirements/lock.txt), building mmcv when no wheel fits.
+    install_requires=['numpy', 'opencv-python'],
     extras_require={
+        # ranges for an existing OpenMMLab environment
+        'train': ['torch>=2.0', 'mmengine>=0.10.0,<1.0',
+                  'mmcv>=2.0.0rc4,<2.2.0'],
         'det': ['mmdet>=3.0.0,<3.4.0', 'pycocotools'],
         'seg': ['mmsegmentation>=1.0.0,<1.3.0', 'ftfy', 'regex'],
-        # edge runtimes and their converters (tools/deploy.py); running an
-        # artefact needs numpy, opencv-python and its one runtime only
+        # one runtime each, for running artefacts (backbones.runtime)
+        'onnxruntime': ['onnxruntime'],
+        'openvino': ['openvino'],
+        'ncnn': ['ncnn'],
+        # writing artefacts (tools/deploy.py): converters and quantizers
         'deploy': ['onnx', 'onnxruntime', 'onnxslim', 'openvino', 'nncf',
                    'ncnn', 'pnnx'],
         # install with --no-deps: it pins protobuf <= 3.20.2, which today's
-        # onnx refuses (README, "mmdeploy as a client")
+        # onnx refuses (docs/deployment.md, "mmdeploy as a client")
         'mmdeploy': ['mmdeploy==1.3.1', 'aenum', 'multiprocess', 'dill'],
         'tests': ['pytest', 'onnx', 'onnxruntime'],
     },

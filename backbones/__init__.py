@@ -1,34 +1,52 @@
 """mobiledense: mobile vision backbones as MMEngine backbones.
 
-Importing this package registers the backbones in MMEngine's root ``MODELS``
-registry and the hooks in its root ``HOOKS`` registry, so ``type='EMO'``
-works in mmdet and mmseg configs alike.  It does not import mmdet or mmseg.
+With the training stack installed (torch, mmengine, mmcv), importing this
+package registers the backbones in MMEngine's root ``MODELS`` registry and
+the hooks in its root ``HOOKS`` registry, so ``type='EMO'`` works in mmdet
+and mmseg configs alike.  It does not import mmdet or mmseg.
 
-Rooms: ``models`` (the backbones), ``checkpoint`` (loading), ``engine``
-(hooks), ``analysis`` (parameters and FLOPs), ``export`` (ONNX and deployed
-artefacts), ``runtime`` (running artefacts: numpy and a runtime only),
-``data`` (dataset checks, toy data), ``cli`` (what the tools share).
+Rooms, each importing only the rooms above it in this list: ``errors``
+(the package's exceptions), ``runtime`` (running artefacts: numpy, OpenCV
+and one runtime), ``checkpoint`` (reading and loading weights), ``models``
+(the backbones), ``config`` (loading, walking, checking configs; building
+models), ``data`` (dataset checks, toy data), ``engine`` (hooks, runners),
+``analysis`` (parameters and FLOPs), ``export`` (ONNX and artefacts),
+``benchmark`` (timing); ``cli`` (what the tools share) sits on top.
 
-On a device that only runs artefacts (no torch installed),
+On a device that only runs artefacts (no torch, mmengine or mmcv),
 ``backbones.runtime`` works and the training side is not loaded.
 """
+import importlib.util
+
 __version__ = '0.3.0'
 
-try:
-    import torch  # noqa: F401
-    _NO_TORCH = None
-except ImportError as err:  # a device that only runs artefacts
-    _NO_TORCH = err
 
-if _NO_TORCH is None:
+
+def _missing(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is None
+    except (ImportError, ValueError):  # a finder that refuses it
+        return True
+
+
+# The training side needs all three; a device install has none of them
+_MISSING = [name for name in ('torch', 'mmengine', 'mmcv') if _missing(name)]
+
+if not _MISSING:
     from . import engine  # noqa: F401  (registers the hooks)
-    from .models import (EMO, AsymmNet, EdgeNeXt, FeatureInfo, InputError,
-                         LayerNorm2d, LeViT, MultiScaleBackbone)
+    from .models import (EMO, AsymmNet, EdgeNeXt, FeatureInfo, LayerNorm2d,
+                         LeViT, MultiScaleBackbone)
+    from .errors import InputError
     __all__ = ['AsymmNet', 'EdgeNeXt', 'EMO', 'FeatureInfo', 'InputError',
                'LayerNorm2d', 'LeViT', 'MultiScaleBackbone']
 else:
+    _TRAINING_SIDE = ('AsymmNet', 'EdgeNeXt', 'EMO', 'FeatureInfo',
+                      'LayerNorm2d', 'LeViT', 'MultiScaleBackbone')
+
     def __getattr__(name):
-        raise ImportError(f'backbones.{name} needs torch, which cannot be '
-                          f'imported here ({_NO_TORCH}): this environment '
-                          f'can only run deployed artefacts '
-                          f'(backbones.runtime)')
+        if name not in _TRAINING_SIDE:  # submodules: the import system's
+            raise AttributeError(name)
+        raise ImportError(
+            f'backbones.{name} needs the training stack, and '
+            f'{", ".join(_MISSING)} cannot be found here: this environment '
+            f'can only run deployed artefacts (backbones.runtime)')

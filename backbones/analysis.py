@@ -23,29 +23,12 @@ post-processing (NMS) and without a segmentor's auxiliary head.  Parameters
 are those of the whole model, auxiliary head included, less backbone layers
 that never run (after the deepest feature map the config uses).
 """
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, List, Optional, Sequence
 
 import torch
 import torch.nn as nn
 
-from .cli.config import build_model
-from .cli.errors import ToolError
-
-
-def test_input_shape(cfg) -> Tuple[int, int]:
-    """``(H, W)`` the config evaluates at, without looking at any data."""
-    if cfg.default_scope == 'mmseg':
-        size = cfg.model.get('data_preprocessor', {}).get('size') or \
-            cfg.get('crop_size')
-        if size:
-            return tuple(size)
-    pipeline = cfg.test_dataloader.dataset.get('pipeline', [])
-    for step in pipeline:
-        if step.get('type') == 'Resize' and step.get('scale'):
-            width, height = step['scale']  # mm*'s Resize takes (w, h)
-            return height, width
-    raise ToolError('cannot tell the test size of this config; '
-                    'give --shape H W')
+from .config import build_model, test_input_shape
 
 
 # Operators of convolutions and linear layers in mmengine's FLOP breakdown.

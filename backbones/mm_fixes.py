@@ -19,11 +19,19 @@ the first in ``tests/test_checkpoint.py``, the second in
 3. mmengine 0.10.7 writes checkpoints and ``last_checkpoint`` in place: a
    kill or a full disk mid-save leaves a partial file, or a pointer to one.
    Local writes become atomic (:mod:`backbones.engine.atomic`).
+4. mmengine reads local checkpoint files with a bare ``torch.load``: they
+   go through :func:`backbones.checkpoint.read_checkpoint` instead (named
+   errors for missing, damaged, foreign and untrusted files, and one read of
+   a file a tool checked before the runner loads it).
+5. mmengine 0.10.7's ``CheckpointHook`` deletes the previous best checkpoint
+   at the path the resumed checkpoint recorded, even in another work dir: a
+   restored path outside the run's own folder is forgotten
+   (:mod:`backbones.engine.own_work_dir`).
 """
 import importlib.util
 
-from .checkpoint import trust_checkpoint_types
-from .engine import atomic
+from .checkpoint import install_as_mmengine_loader, trust_checkpoint_types
+from .engine import atomic, own_work_dir
 
 
 def fix_ssd_head() -> bool:
@@ -39,3 +47,5 @@ def fix_ssd_head() -> bool:
 trust_checkpoint_types()
 fix_ssd_head()
 atomic.install()
+install_as_mmengine_loader()
+own_work_dir.install()

@@ -7,10 +7,26 @@ import pytest
 warnings.filterwarnings('ignore', message='pkg_resources is deprecated')
 
 
+MARKERS = {
+    'slow': 'long runs (minutes); deselected by default, run with -m slow',
+    'train': 'runs a training or a runner over a dataset (train.py, '
+             'test.py, browse_dataset.py, a launcher)',
+    'export': 'exports or deploys a model, or runs an artefact',
+    'fast': 'everything that neither trains nor exports (set here): '
+            'pytest -m fast is the inner loop',
+}
+
+
 def pytest_configure(config):
-    config.addinivalue_line(
-        'markers', 'slow: long runs (minutes); deselected by default, run '
-        'with -m slow')
+    for name, text in MARKERS.items():
+        config.addinivalue_line('markers', f'{name}: {text}')
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if not any(item.get_closest_marker(name)
+                   for name in ('slow', 'train', 'export')):
+            item.add_marker(pytest.mark.fast)
 
 
 @pytest.fixture(scope='session')

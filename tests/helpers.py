@@ -32,10 +32,10 @@ def tool_main(script: str):
 
 def save_untrained(config, path):
     """An untrained model of a config, saved like a training checkpoint."""
-    from backbones import cli
+    from backbones import config as mmconfig
     torch.manual_seed(0)
-    model = cli.build_model(cli.load_config(str(config)),
-                            init_weights=True)
+    model = mmconfig.build_model(mmconfig.load_config(str(config)),
+                                 init_weights=True)
     torch.save({'meta': {'epoch': 0}, 'state_dict': model.state_dict()},
                path)
 

@@ -22,8 +22,8 @@ BACKBONE_PARAMS = {'large': (3_566_808, 2_088_072, 949_576, 496_296),
                    'small': (1_113_616, 661_168, 314_832, 187_792)}
 CLASSIFIER_PARAMS = {'large': (6_076_608, 4_290_672, 2_844_976, 2_207_376),
                      'small': (3_131_896, 2_495_128, 1_964_472, 1_735_032)}
-# Pyramid channels from PUBLISHED.md, and the final conv (960 / 576 x width,
-# rounded up to a multiple of 8).
+# Pyramid channels from docs/reference/published.md, and the final conv
+# (960 / 576 x width, rounded up to a multiple of 8).
 CHANNELS = {
     'large': ((24, 40, 112, 160, 960), (24, 32, 88, 120, 720),
               (16, 24, 56, 80, 480), (16, 16, 40, 56, 336)),
@@ -181,13 +181,3 @@ def test_shape_mismatch_in_params_release_names_the_key(tmp_path):
         model.init_weights()
 
 
-@pytest.mark.parametrize('kwargs, message', [
-    (dict(widen_factor=1.25), r'widen_factor must be in \(0, 1\], got 1.25: '
-     'above 1.0 the MXNet model cannot be built'),
-    (dict(widen_factor=0), r'widen_factor must be in \(0, 1\]'),
-    (dict(widen_factor='1.0'), r'widen_factor must be in \(0, 1\]'),
-    (dict(arch=dict(blocks=())), 'missing keys'),
-])
-def test_family_arguments_fail_clearly(kwargs, message):
-    with pytest.raises(ValueError, match=message):
-        AsymmNet(**kwargs)

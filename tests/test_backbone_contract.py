@@ -4,8 +4,8 @@ from one registry: maps, strides and channels per out index at a few sizes,
 every tensor, deploy mode equal to eager.  A family's own file keeps only
 what is particular to it (golden outputs, parameter counts, sizes, widths).
 
-Expected channels and strides are the published ones (PUBLISHED.md), not
-read back from the models.
+Expected channels and strides are the published ones
+(docs/reference/published.md), not read back from the models.
 """
 import math
 from typing import Callable, Dict, NamedTuple, Tuple
@@ -211,15 +211,56 @@ def bad_argument_cases():
             f'frozen_stages={n} is out of range'
 
 
-@pytest.mark.parametrize('family, kwargs, message', list(bad_argument_cases()),
+# What is particular to a family (its arch keys, widths, modes, splits)
+FAMILY_BAD_ARGUMENTS = [
+    ('EMO', dict(arch='3M'), "Unknown EMO arch '3M'"),
+    ('EMO', dict(arch=dict(depths=(1, 1, 1, 1))), 'missing keys'),
+    ('EMO', dict(window_size=(7, 7)), 'window_size needs 4 entries'),
+    ('EMO', dict(arch=dict(depths=(1, 1, 2, 2), dims=(16, 32, 60, 96),
+                           expand_ratios=(2, 2, 2, 2),
+                           head_dims=(16, 16, 16, 32))),
+     'head_dim (16) to divide the block width (60)'),
+    ('EMO', dict(drop_path_rate=2.0),
+     'drop_path_rate must be in [0, 1): a block would drop'),
+    ('EMO', dict(pretrained='a.pth', init_cfg=dict(type='Pretrained',
+                                                   checkpoint='b')),
+     'either init_cfg or pretrained'),
+    ('EdgeNeXt', dict(arch=dict(depths=(1, 1, 1, 1), dims=(16, 32, 48, 9),
+                                heads=1)),
+     'cannot split 9 channels into 4 groups'),
+    ('EdgeNeXt', dict(arch=dict(depths=(1, 1, 1, 1), dims=(16, 30, 48, 64),
+                                heads=4)),
+     '4 heads do not divide 30 channels'),
+    ('LeViT', dict(arch=dict(embed_dims=(128, 256, 384))), 'missing keys'),
+    ('LeViT', dict(bias_mode='nearest'), 'bias_mode must be one of'),
+    ('LeViT', dict(arch=dict(embed_dims=(120, 256, 384), key_dim=16,
+                             num_heads=(4, 6, 8), depths=(1, 1, 1))),
+     'key_dim 16 must divide 120'),
+    ('LeViT', dict(arch=dict(embed_dims=(128, 256), key_dim=16,
+                             num_heads=(4, 6, 8), depths=(1, 1, 1))),
+     'embed_dims needs 3 entries'),
+    ('AsymmNet', dict(widen_factor=1.25), 'widen_factor must be in (0, 1], '
+     'got 1.25: above 1.0 the MXNet model cannot be built'),
+    ('AsymmNet', dict(widen_factor=0), 'widen_factor must be in (0, 1]'),
+    ('AsymmNet', dict(widen_factor='1.0'), 'widen_factor must be in (0, 1]'),
+    ('AsymmNet', dict(arch=dict(blocks=())), 'missing keys'),
+]
+
+
+@pytest.mark.parametrize('family, kwargs, message',
+                         list(bad_argument_cases()) + FAMILY_BAD_ARGUMENTS,
                          ids=lambda v: str(v)[:40])
-def test_bad_arguments_fail_in_one_line(family, kwargs, message):
+def test_bad_arguments_fail_in_one_line(family, kwargs, message,
+                                        record_property):
+    """Every argument a backbone cannot be built with is one line naming it
+    (docs/bad_inputs.md lists the answers, tools/bad_inputs_doc.py)."""
     spec = FAMILIES[family]
     kwargs = dict(spec.variants[spec.batchnorm_arch].kwargs, **kwargs)
     with pytest.raises((ValueError, TypeError)) as info:
         spec.cls(**kwargs)
     assert message in str(info.value)
     assert '\n' not in str(info.value)
+    record_property('answer', f'{type(info.value).__name__}: {info.value}')
 
 
 @pytest.mark.parametrize('case', CASES, ids=case_id)

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from backbones import EMO
-from backbones.checkpoint import (CheckpointLayoutError,
+from backbones.checkpoint import (CheckpointError, CheckpointLayoutError,
+                                  NotACheckpointError,
                                   UntrustedCheckpointError, load_file)
 from helpers import REPO
 from standin import load_manifest, save_standin, standin_state_dict
@@ -115,9 +116,9 @@ def test_other_architecture_fails_clearly(tmp_path):
 def test_not_a_state_dict_fails_clearly(tmp_path):
     path = tmp_path / 'odd.pth'
     torch.save({'epoch': 3, 'notes': 'nothing here'}, path)
-    with pytest.raises(CheckpointLayoutError, match='holds no tensor dict'):
+    with pytest.raises(NotACheckpointError, match='holds no tensor dict'):
         build_pretrained('1M', path)
-    with pytest.raises(FileNotFoundError, match='Checkpoint not found'):
+    with pytest.raises(CheckpointError, match='checkpoint not found'):
         build_pretrained('1M', tmp_path / 'missing.pth')
 
 
@@ -152,6 +153,7 @@ def test_getattr_is_limited_to_history_buffer_methods(tmp_path):
         load_file(str(path))
 
 
+@pytest.mark.train
 def test_mmengine_checkpoint_contents_load_with_weights_only(tmp_path):
     """What mmengine writes (HistoryBuffer logs, numpy values, a Namespace
     as in EdgeNeXt releases) loads once our fixes are imported, and only

@@ -1,4 +1,6 @@
 """Every provided config builds, trains one step and runs one inference."""
+import copy
+import functools
 import json
 import re
 from pathlib import Path
@@ -6,7 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from backbones import cli
+from backbones import config as mmconfig
+from backbones.errors import ConfigError
 from backbones.data.synthetic import synthetic_batch
 from helpers import REPO
 
@@ -20,22 +23,30 @@ def config_id(path: Path) -> str:
     return path.stem
 
 
+@functools.lru_cache(maxsize=None)
+def parsed(path):
+    return mmconfig.load_config(str(path))
+
+
 def load(path):
+    """The config at ``path``, parsed once per session; a copy, so that a
+    test may change it."""
     pytest.importorskip('mmdet')
     pytest.importorskip('mmseg')
-    return cli.load_config(str(path))
+    return copy.deepcopy(parsed(path))
 
 
+@pytest.mark.train
 @pytest.mark.parametrize('path', CONFIGS + TOY_CONFIGS + EXAMPLES,
                          ids=config_id)
 def test_config_trains_one_step_and_infers(path):
     from mmengine.optim import build_optim_wrapper
     cfg = load(path)
-    cli.check_channels(cfg)
+    mmconfig.check_channels(cfg)
     size = (320, 320) if cfg.default_scope == 'mmdet' else (128, 128)
     if cfg.default_scope == 'mmseg':  # it pads every input to its crop size
         cfg.model.data_preprocessor.size = size
-    model = cli.build_model(cfg, init_weights=True)
+    model = mmconfig.build_model(cfg, init_weights=True)
     batch = synthetic_batch(model, cfg.default_scope, size)
     model.train()
     optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
@@ -77,8 +88,8 @@ def test_real_config_points_at_standard_layout_and_weights(path):
 def test_channel_mismatch_is_reported_clearly():
     cfg = load(REPO / 'configs' / 'ssdlite_emo_2m_coco.py')
     cfg.model.backbone.arch = '5M'
-    with pytest.raises(cli.ToolError) as info:
-        cli.check_channels(cfg)
+    with pytest.raises(ConfigError) as info:
+        mmconfig.check_channels(cfg)
     assert str(info.value) == (
         "channel mismatch in the config: backbone EMO(arch='5M', "
         'out_indices=(3, 4)) gives (160, 288), but neck.in_channels is '
@@ -86,11 +97,11 @@ def test_channel_mismatch_is_reported_clearly():
 
 
 PAPER = json.loads((REPO / 'configs' / 'paper_results.json').read_text())
-README = (REPO / 'README.md').read_text()
+ZOO = (REPO / 'docs' / 'model_zoo.md').read_text()
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=config_id)
-def test_params_match_paper_and_readme_zoo(path):
+def test_params_match_paper_and_model_zoo(path):
     from backbones.analysis import count_params
     params = count_params(load(path)) / 1e6
     published = PAPER[path.stem]['params']  # every config has an entry
@@ -99,13 +110,13 @@ def test_params_match_paper_and_readme_zoo(path):
     if published is not None and '_emo_' in path.stem:
         assert params == pytest.approx(published, rel=0.02), \
             f'{path.stem}: {params:.2f}M vs paper {published}M'
-    row = re.search(rf'^\| \[{path.stem}\]\(configs/{path.name}\) \| '
-                    r'[0-9x]+ \| ([0-9.]+)', README, re.M)
-    assert row, f'{path.stem} is missing from the README model zoo; run ' \
-        'python tools/model_zoo.py --write-readme'
+    row = re.search(rf'^\| \[{path.stem}\]\(\.\./configs/{path.name}\) \| '
+                    r'[0-9x]+ \| ([0-9.]+)', ZOO, re.M)
+    assert row, f'{path.stem} is missing from docs/model_zoo.md; run ' \
+        'python tools/model_zoo.py --write-docs'
     assert float(row.group(1)) == pytest.approx(params, abs=0.005), \
-        'README model zoo is stale; run python tools/model_zoo.py ' \
-        '--write-readme'
+        'docs/model_zoo.md is stale; run python tools/model_zoo.py ' \
+        '--write-docs'
 
 
 @pytest.mark.parametrize(
@@ -133,7 +144,7 @@ def test_ssdlite_emo_decays_exactly_what_the_official_run_decays(arch):
     from backbones import EMO
     from standin import load_manifest, standin_state_dict
     cfg = load(REPO / 'configs' / f'ssdlite_emo_{arch}_coco.py')
-    model = cli.build_model(cfg)
+    model = mmconfig.build_model(cfg)
     wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     names = {id(p): n for n, p in model.named_parameters()}
     exempt = {names[id(p)] for group in wrapper.optimizer.param_groups

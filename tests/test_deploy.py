@@ -9,6 +9,8 @@ from backbones.models.folding import switch_model_to_deploy
 from backbones.engine import SwitchToDeployHook
 from helpers import randomise
 
+pytestmark = pytest.mark.export
+
 
 def test_batchnorm_left_only_where_nothing_precedes_it():
     """EdgeNeXt BN/HS normalises the SDTA attention input after a channel
@@ -39,11 +41,11 @@ def test_deployed_module_cannot_train_and_switch_is_idempotent():
 
 def test_whole_detector_folds_neck_and_head_batchnorm():
     pytest.importorskip('mmdet')
-    from backbones import cli
+    from backbones import config as mmconfig
     from helpers import REPO
-    cfg = cli.load_config(str(REPO / 'configs' /
+    cfg = mmconfig.load_config(str(REPO / 'configs' /
                               'ssdlite_asymmnet_small_coco.py'))
-    model = cli.build_model(cfg, init_weights=True).eval()
+    model = mmconfig.build_model(cfg, init_weights=True).eval()
     randomise(model)
     x = torch.randn(1, 3, 128, 128)
     with torch.no_grad():
@@ -83,13 +85,13 @@ def test_whole_model_onnx_export_in_deploy_mode(config, tmp_path):
     folded, give PyTorch's outputs in onnxruntime (the tool refuses the
     file otherwise)."""
     pytest.importorskip('onnxruntime')
-    from backbones import cli
+    from backbones import config as mmconfig
     from backbones.analysis import RawForward
     from backbones.export.onnx import FlatOutputs, export_module, verify
     from helpers import REPO
     torch.manual_seed(0)
-    model = cli.build_model(
-        cli.load_config(REPO / 'configs' / f'{config}.py'), init_weights=True)
+    model = mmconfig.build_model(
+        mmconfig.load_config(REPO / 'configs' / f'{config}.py'), init_weights=True)
     module = FlatOutputs(RawForward(switch_model_to_deploy(model)))
     example = torch.randn(1, 3, 96, 128)
     path = tmp_path / 'model.onnx'
@@ -102,7 +104,7 @@ def test_whole_model_onnx_export_in_deploy_mode(config, tmp_path):
 
 
 def test_relative_difference_is_per_output():
-    from backbones.export.onnx import relative_differences
+    from backbones.export.compare import relative_differences
     want = [torch.ones(2, 3), torch.full((4, ), 10.0)]
     got = [torch.ones(2, 3), torch.tensor([10.0, 10.0, 10.1, 10.0])]
     assert relative_differences(got, want) == pytest.approx([0.0, 0.01], abs=1e-6)
@@ -126,11 +128,11 @@ def test_switch_to_deploy_hook_switches_the_runner_model():
     """What ``deploy = True`` / ``--deploy`` add to a test run."""
     import types
     pytest.importorskip('mmdet')
-    from backbones import cli
+    from backbones import config as mmconfig
     from helpers import REPO
-    cfg = cli.load_config(str(REPO / 'configs' /
+    cfg = mmconfig.load_config(str(REPO / 'configs' /
                               'ssdlite_levit_128s_coco.py'))
-    model = cli.build_model(cfg, init_weights=True)
+    model = mmconfig.build_model(cfg, init_weights=True)
     SwitchToDeployHook().before_test(types.SimpleNamespace(model=model))
     assert model.backbone.deployed and not model.training
     assert not [m for m in model.modules() if isinstance(m, _BatchNorm)]

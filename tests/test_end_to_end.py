@@ -23,6 +23,8 @@ import torch
 
 from helpers import REPO, run_tool, save_untrained
 
+pytestmark = pytest.mark.train
+
 DET_TOY = REPO / 'configs' / 'toy' / 'ssdlite_emo_2m_toy.py'
 LEVIT_TOY = REPO / 'configs' / 'toy' / 'ssdlite_levit_128s_toy.py'
 SEG_TOY = REPO / 'configs' / 'toy' / 'deeplabv3_emo_2m_toy.py'

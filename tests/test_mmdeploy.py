@@ -5,8 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from backbones import cli
+from backbones import config as mmconfig
 from helpers import REPO, randomise, spread_class_scores
+
+pytestmark = pytest.mark.export
 
 pytest.importorskip('mmdeploy')
 DET_SIZE = SEG_SIZE = (128, 128)
@@ -16,13 +18,13 @@ def checkpoint_of(config: str, path, size, spread_scores: bool = False):
     """A randomised model of ``config`` saved as a training checkpoint, with
     decisive class scores if ``spread_scores``."""
     torch.manual_seed(0)
-    cfg = cli.load_config(REPO / 'configs' / f'{config}.py')
+    cfg = mmconfig.load_config(REPO / 'configs' / f'{config}.py')
     for step in cfg.test_dataloader.dataset.pipeline:
         if step['type'] == 'Resize':
             step['scale'], step['keep_ratio'] = size[::-1], False
     # mm's inference APIs read the top-level test_pipeline: the same one
     cfg.test_pipeline = cfg.test_dataloader.dataset.pipeline
-    model = cli.build_model(cfg, init_weights=True).eval()
+    model = mmconfig.build_model(cfg, init_weights=True).eval()
     randomise(model)
     if spread_scores:
         spread_class_scores(model)

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from backbones import cli
+from backbones import config as mmconfig
 from helpers import REPO, run_tool, save_untrained
 
 SSDLITE_2M = REPO / 'configs' / 'ssdlite_emo_2m_coco.py'
@@ -47,7 +48,7 @@ def test_custom_imports_from_cfg_options_are_imported(tmp_path, monkeypatch):
     module = tmp_path / 'my_plugin_for_test.py'
     module.write_text('IMPORTED = True\n')
     monkeypatch.syspath_prepend(str(tmp_path))
-    cfg = cli.load_config(str(SSDLITE_2M), {
+    cfg = mmconfig.load_config(str(SSDLITE_2M), {
         'custom_imports': dict(imports=['my_plugin_for_test'],
                                allow_failed_imports=False)})
     assert 'my_plugin_for_test' in sys.modules
@@ -111,6 +112,7 @@ def test_attention_flops_equal_explicit_matmuls():
     assert totals == [2 * 3 * 49 * 49 * (16 + 20)] * 3
 
 
+@pytest.mark.train
 def test_browse_dataset_ends_on_repeat_dataset(toy_workspace, tmp_path):
     """mmdet 3.3's browse_dataset.py never ends on a RepeatDataset."""
     out = tmp_path / 'browse'
@@ -125,6 +127,7 @@ def test_browse_dataset_ends_on_repeat_dataset(toy_workspace, tmp_path):
     assert 'wrote 6 images' in result.stdout
 
 
+@pytest.mark.export
 def test_benchmark_table_modes_and_agreement(tmp_path):
     """Configs, backbones and arbitrary modules timed side by side, eager,
     deploy and onnxruntime, on CPU (mmdet 3.3's benchmark.py --task
@@ -137,7 +140,7 @@ def test_benchmark_table_modes_and_agreement(tmp_path):
     result = run_tool(
         'benchmark.py', 'backbone:AsymmNet:small:widen_factor=0.35',
         'python:peer_models:tiny:8', '--python-path', tmp_path, '--modes',
-        'eager', 'deploy', 'onnx', '--sizes', '64', '--reps', '2',
+        'eager', 'deploy', 'onnxruntime-network', '--sizes', '64', '--reps', '2',
         '--warmup', '1', '--threads', '1', '--json', out, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert 'share of matmul rate' in result.stdout
@@ -145,7 +148,7 @@ def test_benchmark_table_modes_and_agreement(tmp_path):
     assert [(r['model'].split()[0], r['mode']) for r in rows] == [
         (m, mode) for m in ('AsymmNet:small:widen_factor=0.35',
                             'peer_models:tiny:8')
-        for mode in ('eager', 'deploy', 'onnx')]
+        for mode in ('eager', 'deploy', 'onnxruntime-network')]
     for row in rows:
         assert row['median_ms'] > 0 and row['gmacs'] > 0
         assert 0 < row['matmul_share'] < 1
@@ -156,6 +159,7 @@ def test_benchmark_table_modes_and_agreement(tmp_path):
         'peer_models')
 
 
+@pytest.mark.train
 def test_benchmark_train_split_on_real_data(toy_workspace):
     result = run_tool('benchmark.py', TOY_SSDLITE, '--train', '--batch', '2',
                       '--reps', '2', '--warmup', '1', '--cfg-options',
@@ -174,16 +178,12 @@ def test_benchmark_train_split_on_real_data(toy_workspace):
                                                                      abs=1)
 
 
-def test_benchmark_bad_spec_is_one_line():
-    result = run_tool('benchmark.py', 'backbone:EMO:3M', timeout=300)
-    assert result.returncode == 2
-    assert "Unknown EMO arch '3M'" in result.stderr
-    assert 'Traceback' not in result.stderr
-
-
-def test_untrusted_checkpoint_needs_explicit_opt_in(toy_workspace, tmp_path):
-    """test.py refuses a checkpoint holding objects outside the allow-list
-    with a one-line error, and loads it with --unsafe-load."""
+@pytest.mark.train
+def test_unsafe_load_opts_in_to_a_checkpoint_the_allow_list_refuses(
+        toy_workspace, tmp_path):
+    """--unsafe-load is the explicit opt-in for a trusted file holding other
+    objects (the refusal without it: test_bad_inputs.py's
+    checkpoint-runs-code, test_checkpoint.py's allow-list)."""
     import datetime
 
     checkpoint = tmp_path / 'foreign.pth'
@@ -191,18 +191,11 @@ def test_untrusted_checkpoint_needs_explicit_opt_in(toy_workspace, tmp_path):
     content = torch.load(checkpoint)
     content['meta']['saved_on'] = datetime.date(2026, 11, 22)
     torch.save(content, checkpoint)
-    options = ['--cfg-options', 'test_dataloader.dataset.indices=4',
-               'test_evaluator.ann_file=data/toy_coco/annotations/'
-               'instances_val2017.json']
-    refused = run_tool('test.py', TOY_SSDLITE, checkpoint, '--work-dir',
-                       tmp_path / 'a', *options, cwd=toy_workspace,
-                       timeout=300)
-    assert refused.returncode == 2
-    assert 'datetime.date' in refused.stderr
-    assert '--unsafe-load' in refused.stderr
-    assert 'Traceback' not in refused.stderr
     loaded = run_tool('test.py', TOY_SSDLITE, checkpoint, '--work-dir',
-                      tmp_path / 'b', '--unsafe-load', *options,
+                      tmp_path / 'b', '--unsafe-load', '--cfg-options',
+                      'test_dataloader.dataset.indices=4',
+                      'test_evaluator.ann_file=data/toy_coco/annotations/'
+                      'instances_val2017.json',
                       cwd=toy_workspace, timeout=300)
     assert loaded.returncode == 0, loaded.stderr[-2000:]
     assert 'metrics json' in loaded.stdout
@@ -224,9 +217,9 @@ def test_resume_skips_damaged_and_best_checkpoints(tmp_path):
 
 
 def test_backbone_spec_keeps_numeric_arch_names():
-    levit = cli.build_backbone('LeViT:128:out_indices=4')
+    levit = mmconfig.build_backbone('LeViT:128:out_indices=4')
     assert levit.out_channels == (384, )
-    asymmnet = cli.build_backbone('AsymmNet:small:widen_factor=0.5')
+    asymmnet = mmconfig.build_backbone('AsymmNet:small:widen_factor=0.5')
     assert asymmnet.widen_factor == 0.5
 
 

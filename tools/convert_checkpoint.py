@@ -36,7 +36,6 @@ def main(argv=None):
         raise cli.ToolError(f'DST must end with .pth: {args.dst}')
     if os.path.abspath(args.src) == os.path.abspath(args.dst):
         raise cli.ToolError('DST would overwrite SRC')
-    cli.check_checkpoint(args.src)
     from backbones.checkpoint import load_backbone_checkpoint
     backbone = cli.build_backbone(args.backbone)
     layout = load_backbone_checkpoint(backbone, args.src)

@@ -76,10 +76,10 @@ def main(argv=None):
                             f'{", ".join(bad[:5])}')
     cfg = cli.load_config(args.config, args.cfg_options)
     cli.check_channels(cfg)
-    cli.check_checkpoint(args.checkpoint)
+    # checked against the config's model before the inferencer loads it
+    # (non-strictly); the inferencer takes the object this check read
+    cli.check_checkpoint(args.checkpoint, cli.build_model(cfg))
     inferencer = build_inferencer(cfg, args.checkpoint, args.device)
-    from backbones.checkpoint import check_model_checkpoint
-    check_model_checkpoint(inferencer.model, args.checkpoint)
     if args.deploy:
         from backbones.models.folding import switch_model_to_deploy
         switch_model_to_deploy(inferencer.model)

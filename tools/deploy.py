@@ -23,7 +23,7 @@ from backbones import cli
 
 
 def parse_args(argv=None):
-    from backbones.runtime.manifest import BACKENDS
+    from backbones.runtime.sessions import BACKENDS
     parser = cli.ArgumentParser(description='Deploy to an edge runtime')
     parser.add_argument('config')
     parser.add_argument('checkpoint')

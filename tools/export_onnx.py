@@ -19,7 +19,9 @@ are exported as fixed.
 import torch
 
 from backbones import cli
-from backbones.analysis import RawForward, test_input_shape
+from backbones.analysis import RawForward
+from backbones.checkpoint import load_backbone_checkpoint
+from backbones.config import test_input_shape
 from backbones.export.onnx import (OPSET, FlatOutputs, export_module,
                                    verify)
 
@@ -48,19 +50,11 @@ def main(argv=None):
     cfg = cli.load_config(args.config, args.cfg_options)
     cli.check_channels(cfg)
     model = cli.build_model(cfg).eval()
-    if args.checkpoint:
-        cli.check_checkpoint(args.checkpoint)
     if args.checkpoint and not args.backbone_only:
-        from mmengine.runner import load_checkpoint
-
-        from backbones.checkpoint import check_model_checkpoint
-        check_model_checkpoint(model, args.checkpoint)
-        load_checkpoint(model, args.checkpoint, map_location='cpu',
-                        strict=True)
+        cli.load_model_checkpoint(model, args.checkpoint)
     module = model.backbone if args.backbone_only else FlatOutputs(
         RawForward(model))
     if args.checkpoint and args.backbone_only:
-        from backbones.checkpoint import load_backbone_checkpoint
         load_backbone_checkpoint(module, args.checkpoint)
     deploy = args.deploy or cfg.get('deploy', False)
     if deploy:

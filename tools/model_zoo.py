@@ -2,7 +2,7 @@
 published numbers (``configs/paper_results.json``).
 
     python tools/model_zoo.py                 # print the Markdown table
-    python tools/model_zoo.py --write-readme  # refresh README.md's table
+    python tools/model_zoo.py --write-docs    # refresh docs/model_zoo.md
 
 FLOPs follow ``tools/get_flops.py`` (mmengine's counter, 1 multiply-add =
 1 FLOP, at each config's test size, deployed forward): all counted
@@ -58,7 +58,7 @@ def table() -> str:
         metric = '-' if metric is None else \
             f'{metric} {METRIC_NAMES[cfg.default_scope]}'
         lines.append(
-            f'| [{path.stem}](configs/{path.name}) | {width}x{height} | '
+            f'| [{path.stem}](../configs/{path.name}) | {width}x{height} | '
             f'{params:.2f}{delta} | {fmt(published.get("params"))} | '
             f'{measured["flops"] / 1e9:.2f} | '
             f'{measured["dense_flops"] / 1e9:.2f} | '
@@ -69,15 +69,15 @@ def table() -> str:
 
 def main(argv=None):
     parser = cli.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--write-readme', action='store_true',
-                        help="replace README.md's model-zoo table")
+    parser.add_argument('--write-docs', action='store_true',
+                        help="replace docs/model_zoo.md's table")
     args = parser.parse_args(argv)
     cli.preflight()
     text = table()
     print(text)
-    if args.write_readme:
-        cli.replace_readme_block('model-zoo', text)
-        print(f'updated {os.path.relpath(REPO / "README.md")}')
+    if args.write_docs:
+        path = cli.replace_doc_block('docs/model_zoo.md', 'model-zoo', text)
+        print(f'updated {os.path.relpath(path)}')
 
 
 if __name__ == '__main__':

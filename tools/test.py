@@ -22,7 +22,6 @@ import numpy as np
 
 
 from backbones import cli
-from backbones.checkpoint import check_model_checkpoint
 from backbones.data.checks import data_errors
 
 
@@ -129,7 +128,6 @@ def main(argv=None):
         print_metrics_json(metrics)
         return metrics
     cli.apply_unsafe_load(args.unsafe_load)
-    cli.check_checkpoint(args.checkpoint)
     cfg = cli.load_run_config(args)
     cfg.load_from = args.checkpoint
     apply_deploy(cfg, args.deploy)
@@ -145,7 +143,8 @@ def main(argv=None):
             dict(type='DumpResults', out_file_path=args.out)]
     runner = cli.build_runner(cfg, ['test_dataloader'],
                               strict_data=args.strict_data)
-    check_model_checkpoint(runner.model, args.checkpoint)
+    # read once: the runner's load takes the object this check read
+    cli.check_checkpoint(args.checkpoint, runner.model)
     with data_errors(cfg):
         metrics = runner.test()
     print(f'Test results for {args.checkpoint}: '

@@ -18,7 +18,6 @@ import sys
 
 
 from backbones import cli
-from backbones.checkpoint import check_model_checkpoint
 from backbones.data.checks import data_errors
 
 
@@ -73,8 +72,6 @@ def build_cfg(args):
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume
-    if cfg.get('load_from'):
-        cli.check_checkpoint(cfg.load_from)
     return cfg
 
 
@@ -122,8 +119,9 @@ def main(argv=None):
         else contextlib.nullcontext()
     with lock:
         runner = cli.build_runner(cfg, strict_data=args.strict_data)
-        if cfg.get('resume') and cfg.get('load_from'):
-            check_model_checkpoint(runner.model, cfg.load_from)
+        if cfg.get('load_from'):  # read once: the runner takes this read
+            cli.check_checkpoint(cfg.load_from, runner.model if
+                                 cfg.get('resume') else None)
         train(cfg, runner)
     return runner
 

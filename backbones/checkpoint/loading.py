@@ -1,173 +1,27 @@
-"""Loading checkpoints safely and exactly.
+"""Loading checkpoints into modules exactly.
 
-Two problems are solved here.
-
-**Unpickling.** PyTorch >= 2.6 loads with ``weights_only=True``: only
-tensors, containers and an allow-list of classes may be unpickled.  The files
-we must read hold a few harmless non-tensor objects (mmengine writes its
-``HistoryBuffer`` logs and numpy scalars into every checkpoint; EdgeNeXt's
-training checkpoints carry an ``argparse.Namespace``).  Rather than turning
-``weights_only`` off, which would execute any code a pickle names, we add
-exactly those classes to torch's allow-list (:func:`trust_checkpoint_types`).
-A file naming anything else is refused with the list of offending globals;
-a user who trusts such a file can opt in with ``MOBILEDENSE_UNSAFE_LOAD=1``
-(or ``--unsafe-load`` in our tools, which also sets PyTorch's
-``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` for mmengine's loads), the only path
-to ``weights_only=False``.
-
-**Matching.** A backbone checkpoint must be loaded completely or not at all.
+A checkpoint must be loaded completely or not at all.
 :func:`load_backbone_checkpoint` unwraps the usual containers, strips
 ``module.``/``backbone.`` prefixes, tries the module's own key layout and the
 official release layout (through the family's converter), and loads only a
 layout that fits every key and shape.  Otherwise it raises
 :class:`CheckpointLayoutError` naming the missing, unexpected and mis-shaped
-keys of the closest layout.
+keys of the closest layout.  :func:`load_model_checkpoint` does the same for
+a whole detector or segmentor of a config: the one function every tool
+calls (:func:`check_checkpoint` where mmengine's runner loads the file
+afterwards, taking the object this read kept).
 """
-import argparse
-import os
-import pickle
 from collections import OrderedDict
 from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 from mmengine.logging import print_log
 
-from .mxnet_params import is_mxnet_params, read_mxnet_params
+from ..errors import (CheckpointLayoutError, NonFiniteWeightsError,
+                      NotACheckpointError)
+from .reading import read_checkpoint
 
-UNSAFE_ENV = 'MOBILEDENSE_UNSAFE_LOAD'
 _MAX_LISTED = 12
-
-
-class CheckpointLayoutError(KeyError):
-    """A checkpoint whose keys or shapes fit no layout the module accepts."""
-
-    def __str__(self):  # KeyError would repr() the message
-        return str(self.args[0])
-
-
-class UntrustedCheckpointError(pickle.UnpicklingError):
-    """A checkpoint that would run code outside the allow-list to load."""
-
-
-def _history_buffer_getattr(obj, name: str):
-    """The only ``getattr`` a checkpoint may call while unpickling.
-
-    mmengine pickles each ``HistoryBuffer``'s statistics methods as
-    ``getattr(HistoryBuffer, 'mean')`` and the like.  Allowing the builtin
-    would let a pickle fetch any attribute of any object it holds; this
-    stand-in answers for those methods alone.
-    """
-    from mmengine.logging import HistoryBuffer
-    if obj is HistoryBuffer and not name.startswith('_') and \
-            callable(vars(HistoryBuffer).get(name)):
-        return getattr(obj, name)
-    raise pickle.UnpicklingError(
-        f'refusing getattr({obj!r}, {name!r}) while unpickling: only '
-        f'public HistoryBuffer methods are allowed.')
-
-
-def _trusted_types() -> List:
-    """Classes and functions allowed to appear in the checkpoints we read.
-
-    Each entry only rebuilds data: constructing it cannot run code that the
-    file chooses.  Entries are ``obj`` or ``(obj, name in the pickle)``.
-    """
-    import numpy as np
-    from mmengine.logging import HistoryBuffer
-    trusted = [argparse.Namespace, HistoryBuffer, np.ndarray, np.dtype,
-               (_history_buffer_getattr, 'builtins.getattr')]
-    # numpy 2 calls its pickling helpers numpy._core.multiarray.*; files
-    # written under numpy 1 name them numpy.core.multiarray.*.
-    try:
-        from numpy._core import multiarray
-    except ImportError:  # numpy 1.x
-        from numpy.core import multiarray
-    # A dtype is rebuilt by setting the state of its concrete class
-    # (numpy.dtypes.Float64DType, ...), which must be allowed as well.
-    trusted += sorted({type(np.dtype(code)) for code in '?bhilqBHILQefdgFD'}
-                      - {np.dtype}, key=str)
-    for helper in ('_reconstruct', 'scalar'):
-        function = getattr(multiarray, helper)
-        trusted += [(function, f'numpy._core.multiarray.{helper}'),
-                    (function, f'numpy.core.multiarray.{helper}')]
-    return trusted
-
-
-def trust_checkpoint_types() -> None:
-    """Allow the types of :func:`_trusted_types` in ``torch.load``.
-
-    Idempotent.  Affects every later ``torch.load(weights_only=True)`` in the
-    process, which is how mmengine's own resume/``load_from`` start working
-    on PyTorch >= 2.6 without unpickling arbitrary objects.
-    """
-    def name(entry):
-        return entry[1] if isinstance(entry, tuple) else \
-            f'{entry.__module__}.{entry.__qualname__}'
-
-    current = {name(entry) for entry in torch.serialization.get_safe_globals()}
-    missing = [t for t in _trusted_types() if name(t) not in current]
-    if missing:
-        torch.serialization.add_safe_globals(missing)
-
-
-def untrusted_globals(path: str) -> List[str]:
-    """Globals in a checkpoint that ``torch.load`` would refuse, found by
-    scanning the pickle without running it (empty for our own files)."""
-    trust_checkpoint_types()
-    try:
-        return torch.serialization.get_unsafe_globals_in_checkpoint(path)
-    except Exception:  # not a zip checkpoint (legacy format): cannot tell
-        return []
-
-
-def unsafe_load_allowed() -> bool:
-    return os.environ.get(UNSAFE_ENV, '') not in ('', '0', 'false', 'False')
-
-
-def load_file(path: str, map_location='cpu'):
-    """``torch.load`` a local file under the allow-list, or read an MXNet
-    ``.params`` file (by its magic bytes or suffix) into a tensor dict.
-
-    Raises:
-        FileNotFoundError: the path does not exist.
-        UntrustedCheckpointError: the file needs globals outside the
-            allow-list and the user did not opt in to unsafe loading.
-        MXNetParamsError: a malformed ``.params`` file.
-    """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f'Checkpoint not found: {path}')
-    if str(path).endswith('.params') or is_mxnet_params(path):
-        return read_mxnet_params(path)
-    with open(path, 'rb') as handle:
-        head = handle.read(2)
-    # torch.save writes a zip archive (since 1.6) or a pickle (protocol 2+)
-    if head != b'PK' and head[:1] != b'\x80':
-        raise CheckpointLayoutError(
-            f'{path} is not a PyTorch checkpoint (a file written by '
-            f'torch.save): it starts with {head!r}')
-    trust_checkpoint_types()
-    if unsafe_load_allowed():
-        print_log(f'{UNSAFE_ENV} is set: loading {path} with '
-                  'weights_only=False (it may run code).', logger='current')
-        return torch.load(path, map_location=map_location, weights_only=False)
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as err:
-        names = untrusted_globals(path)
-        # torch's own message ends with advice to drop weights_only; keep
-        # only the line that says what was refused.
-        lines = [line.strip() for line in str(err).splitlines()
-                 if line.strip()]
-        reason = ', '.join(names) or next(
-            (line for line in lines if line.startswith(
-                ('refusing', 'Unsupported global', 'Can only build'))),
-            lines[0] if lines else 'unknown')
-        raise UntrustedCheckpointError(
-            f'{path} contains pickled objects outside the allow-list of '
-            f'mobiledense ({reason}). It was not loaded. '
-            f'If you trust the file, set {UNSAFE_ENV}=1 (or pass '
-            f'--unsafe-load to our tools) to load it with '
-            f'weights_only=False.') from err
 
 
 def non_finite_tensors(state_dict: dict) -> List[str]:
@@ -181,7 +35,7 @@ def check_finite(state_dict: dict, source: str) -> None:
     """Refuse weights with NaN or Inf: they evaluate to empty metrics."""
     bad = non_finite_tensors(state_dict)
     if bad:
-        raise CheckpointLayoutError(
+        raise NonFiniteWeightsError(
             f'{source} holds NaN or infinite values in {len(bad)} tensors '
             f'({", ".join(bad[:4])}{", ..." if len(bad) > 4 else ""}): a '
             f'training that diverged; use an earlier checkpoint')
@@ -211,11 +65,11 @@ def extract_state_dict(obj, source: str = 'checkpoint') -> Tuple[dict, str]:
             if key in obj and _is_tensor_dict(obj[key]):
                 return dict(obj[key]), key
         keys = list(obj)[:_MAX_LISTED]
-        raise CheckpointLayoutError(
+        raise NotACheckpointError(
             f'{source} holds no tensor dict: top-level keys are {keys}; '
             f'expected a tensor dict or one under state_dict / model_ema / '
             f'model / module.')
-    raise CheckpointLayoutError(
+    raise NotACheckpointError(
         f'{source} holds a {type(obj).__name__}, not a state dict.')
 
 
@@ -286,27 +140,70 @@ def _differences(missing, unexpected, mismatched) -> str:
     return '; '.join(parts)
 
 
-def check_model_checkpoint(model: torch.nn.Module, path: str) -> None:
-    """A checkpoint of a whole detector/segmentor fits ``model`` key for
-    key (MMEngine's runner loads non-strictly and only logs the
-    difference, which would test random weights).
+def checkpoint_state_dict(path: str, keep: bool = False) -> Tuple[dict, dict]:
+    """The tensor dict of a checkpoint file (``module.`` prefixes of a
+    distributed save stripped) and its ``meta``; read once
+    (:func:`read_checkpoint`, ``keep`` as there), finite.
 
     Raises:
-        CheckpointLayoutError: naming the missing, unexpected and
-            mis-shaped keys.
+        CheckpointError: and its subclasses, as :func:`read_checkpoint`;
+            NotACheckpointError for a file without a tensor dict,
+            NonFiniteWeightsError for NaN or Inf weights.
     """
-    from mmengine.model import is_model_wrapper
-    if is_model_wrapper(model):  # distributed: DDP around the model
-        model = model.module
-    state_dict, _ = extract_state_dict(load_file(path), source=path)
+    raw = read_checkpoint(path, keep=keep)
+    state_dict, _ = extract_state_dict(raw, source=path)
+    check_finite(state_dict, path)
     if state_dict and all(k.startswith('module.') for k in state_dict):
         state_dict = _strip(state_dict, 'module.')
+    meta = raw.get('meta') if isinstance(raw, dict) else None
+    return state_dict, meta if isinstance(meta, dict) else {}
+
+
+def _unwrapped(model: torch.nn.Module) -> torch.nn.Module:
+    from mmengine.model import is_model_wrapper
+    return model.module if is_model_wrapper(model) else model  # DDP
+
+
+def _check_fit(model: torch.nn.Module, state_dict: dict, path: str) -> None:
     expected = {k: v.shape for k, v in model.state_dict().items()}
     missing, unexpected, mismatched = _compare(expected, state_dict)
     if missing or unexpected or mismatched:
         raise CheckpointLayoutError(
             f'{path} does not fit the {type(model).__name__} of this config: '
             f'{_differences(missing, unexpected, mismatched)}.')
+
+
+def check_checkpoint(path: str,
+                     model: Optional[torch.nn.Module] = None) -> dict:
+    """Check a checkpoint that mmengine's runner will load (``load_from``,
+    resume): readable, trusted, finite and, given ``model``, fitting it key
+    for key (the runner loads non-strictly and only logs the difference,
+    which would train or test random weights).  The object read is kept
+    for the runner's own read.  Returns the checkpoint's ``meta``.
+
+    Raises:
+        CheckpointError: and its subclasses, naming the problem.
+    """
+    state_dict, meta = checkpoint_state_dict(path, keep=True)
+    if model is not None:
+        _check_fit(_unwrapped(model), state_dict, path)
+    return meta
+
+
+def load_model_checkpoint(model: torch.nn.Module, path: str) -> dict:
+    """Load a training checkpoint of a config into its ``model``, key for
+    key, reading the file once.  Returns the checkpoint's ``meta``
+    (mmengine's: ``dataset_meta``, epoch, ...).
+
+    Raises:
+        CheckpointError: and its subclasses, naming the problem; nothing
+            is loaded then.
+    """
+    model = _unwrapped(model)
+    state_dict, meta = checkpoint_state_dict(path)
+    _check_fit(model, state_dict, path)
+    model.load_state_dict(OrderedDict(state_dict), strict=True)
+    return meta
 
 
 def load_backbone_checkpoint(module: torch.nn.Module, path: str,
@@ -327,7 +224,7 @@ def load_backbone_checkpoint(module: torch.nn.Module, path: str,
     Returns:
         The name of the layout that was loaded.
     """
-    raw = load_file(path)
+    raw = read_checkpoint(path)
     state_dict, wrapper = extract_state_dict(raw, source=path)
     check_finite(state_dict, path)
     if prefix:

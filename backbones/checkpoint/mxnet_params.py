@@ -19,16 +19,14 @@ from typing import Dict
 import numpy as np
 import torch
 
+from ..errors import MXNetParamsError
+
 FILE_MAGIC = 0x112
 LEGACY_ARRAY_MAGIC = 0xF993FAC9  # ndim 0 means "no shape"
 NUMPY_ARRAY_MAGIC = 0xF993FACA   # ndim 0 is a scalar, -1 "no shape"
 DTYPES = {0: np.float32, 1: np.float64, 2: np.float16, 3: np.uint8,
           4: np.int32, 5: np.int8, 6: np.int64, 7: np.bool_}
 MAX_NDIM = 32
-
-
-class MXNetParamsError(ValueError):
-    """A file that is not a well-formed MXNet ``.params`` file."""
 
 
 def is_mxnet_params(path: str) -> bool:

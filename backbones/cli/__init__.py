@@ -1,40 +1,40 @@
-"""What the scripts in ``tools/`` share, one module per topic:
+"""What the scripts in ``tools/`` share, one module per topic; the library
+below (configs, checkpoints, models, export, runtime) never imports it:
 
-* :mod:`.errors`: ``ToolError`` and ``run_tool`` (one line, exit 2);
+* :mod:`.errors`: ``run_tool`` (a library error is one line, exit 2) and
+  ``ToolError`` for the tools' own option checks;
 * :mod:`.environment`: start-up checks (``preflight``), ``--unsafe-load``;
 * :mod:`.arguments`: options several tools take;
-* :mod:`.config`: configs, work dirs, channel check, model and runner
-  building;
-* :mod:`.checkpoints`: checkpoint pre-checks and the one ``--resume`` takes;
-* :mod:`.readme`: the README blocks tools generate;
+* :mod:`.config`: the run config from the command line, work dirs;
+* :mod:`.checkpoints`: the checkpoint ``--resume`` takes;
+* :mod:`.readme`: the README and docs blocks tools generate;
 * :mod:`.workdir`: one training per work dir.
 
-Tools write ``from backbones import cli`` and call ``cli.NAME``.
+Tools write ``from backbones import cli`` and call ``cli.NAME``; the
+library functions they use most are re-exported here.
 """
+from ..checkpoint import check_checkpoint, load_model_checkpoint
+from ..config import (build_backbone, build_model, build_model_with_weights,
+                      check_channels, load_config)
+from ..engine.runner import build_runner
 from .arguments import (ArgumentParser, add_common_args, add_data_args,
-                        add_launcher_args,
-                        check_score_thr, non_negative_int, positive_float,
-                        positive_int)
-from .checkpoints import (check_checkpoint, checkpoint_damage,
-                          latest_good_checkpoint)
-from .config import (build_backbone, build_model, build_model_with_weights,
-                     build_runner, check_channels, default_work_dir,
-                     load_config, load_run_config, setup_cpu_distributed)
+                        add_launcher_args, check_score_thr, non_negative_int,
+                        positive_float, positive_int)
+from .checkpoints import latest_good_checkpoint
+from .config import default_work_dir, load_run_config
 from .environment import (apply_unsafe_load, check_torchvision,
                           keep_freed_memory, preflight)
-from .errors import ToolError, run_tool, user_errors
-from .readme import replace_readme_block
+from .errors import ToolError, run_tool
+from .readme import replace_doc_block
 from .workdir import work_dir_lock
 
 __all__ = [
     'ArgumentParser', 'ToolError', 'add_common_args', 'add_data_args',
-    'add_launcher_args',
-    'apply_unsafe_load', 'build_backbone', 'build_model',
-    'build_model_with_weights', 'build_runner', 'check_channels',
-    'check_checkpoint', 'check_score_thr', 'check_torchvision',
-    'checkpoint_damage', 'default_work_dir', 'keep_freed_memory',
-    'latest_good_checkpoint', 'load_config', 'load_run_config',
-    'non_negative_int', 'positive_float', 'positive_int', 'preflight',
-    'replace_readme_block', 'run_tool', 'setup_cpu_distributed',
-    'user_errors', 'work_dir_lock'
+    'add_launcher_args', 'apply_unsafe_load', 'build_backbone',
+    'build_model', 'build_model_with_weights', 'build_runner',
+    'check_channels', 'check_checkpoint', 'check_score_thr',
+    'check_torchvision', 'default_work_dir', 'keep_freed_memory',
+    'latest_good_checkpoint', 'load_config', 'load_model_checkpoint',
+    'load_run_config', 'non_negative_int', 'positive_float', 'positive_int',
+    'preflight', 'replace_doc_block', 'run_tool', 'work_dir_lock'
 ]

@@ -1,27 +1,14 @@
-"""Errors and exit codes of the tools: a user error is one line on stderr
-and exit status 2, never a traceback."""
+"""The tools' one-line errors: every :class:`~backbones.errors.
+MobiledenseError` (what the package raises about the user's input) and a
+path that cannot be read or written end a tool with ``error: ...`` on
+stderr and exit status 2, never a traceback."""
 import sys
 from typing import Optional, Sequence
 
+from ..errors import MobiledenseError, UsageError
 
-class ToolError(Exception):
-    """A user-facing error: :func:`run_tool` prints it without a traceback
-    and exits with status 2."""
-
-
-def user_errors() -> tuple:
-    """Exceptions that describe a problem with the user's input (a file, a
-    config, an argument) well enough to be printed instead of a traceback,
-    wherever they are raised (also deep inside an MMEngine runner)."""
-    from ..checkpoint import (CheckpointLayoutError, MXNetParamsError,
-                              UntrustedCheckpointError)
-    from ..data.checks import DataError
-    from ..engine import NonFiniteTrainingError
-    from ..models import InputError
-    from ..runtime import ArtefactError, ImageError
-    return (ToolError, CheckpointLayoutError, UntrustedCheckpointError,
-            MXNetParamsError, DataError, InputError, ArtefactError,
-            ImageError, NonFiniteTrainingError)
+# A tool's own option checks raise this name.
+ToolError = UsageError
 
 
 def run_tool(main, argv: Optional[Sequence[str]] = None):
@@ -29,7 +16,7 @@ def run_tool(main, argv: Optional[Sequence[str]] = None):
     status 2, without a traceback."""
     try:
         return main(argv)
-    except user_errors() as err:
+    except MobiledenseError as err:
         print(f'error: {err}', file=sys.stderr)
         raise SystemExit(2)
     except OSError as err:

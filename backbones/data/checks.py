@@ -11,44 +11,10 @@ import contextlib
 import json
 import os.path as osp
 import re
-from typing import Iterator, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
-LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
-
-
-class DataError(Exception):
-    """A problem with the data a config points at, in one line."""
-
-
-def leaf_datasets(dataset: dict) -> Iterator[dict]:
-    """The datasets inside wrappers (RepeatDataset, ConcatDataset, ...)."""
-    if not isinstance(dataset, dict):
-        return
-    inner = dataset.get('dataset')
-    inner = [inner] if inner is not None else dataset.get('datasets')
-    if inner:
-        for child in inner:
-            yield from leaf_datasets(child)
-    else:
-        yield dataset
-
-
-def datasets_of(cfg, loaders: Sequence[str]) -> Iterator[Tuple[str, dict]]:
-    for loader in loaders:
-        if cfg.get(loader):
-            for dataset in leaf_datasets(cfg[loader].get('dataset')):
-                yield loader, dataset
-
-
-def dataset_class(scope: str, dataset: dict):
-    """The registered class of a dataset config (``type`` in ``scope``)."""
-    from mmengine.registry import DATASETS, init_default_scope
-    init_default_scope(scope)
-    name = dataset['type']
-    if not isinstance(name, str):
-        return name
-    return DATASETS.get(name if '.' in name else f'{scope}.{name}')
-
+from ..config.walk import LOADERS, datasets_of
+from ..errors import DataError
 
 def _joined(root: str, path: str) -> str:
     return path if not root or osp.isabs(path) else osp.join(root, path)

@@ -22,7 +22,9 @@ import os.path as osp
 from collections import Counter, defaultdict
 from typing import Dict, List, Sequence
 
-from .checks import DataError, _joined, dataset_class, datasets_of
+from ..config.walk import dataset_class, datasets_of
+from ..errors import DataError
+from .checks import _joined
 
 EXAMPLES = 3
 

@@ -7,6 +7,7 @@ import torch
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
+from ..errors import NonFiniteTrainingError
 from ..models.folding import switch_model_to_deploy
 
 
@@ -55,10 +56,6 @@ class ReseedHook(Hook):
     def before_train_iter(self, runner, batch_idx: int,
                           data_batch=None) -> None:
         self._reseed(runner, runner.iter)
-
-
-class NonFiniteTrainingError(RuntimeError):
-    """A training whose loss or weights became NaN or infinite."""
 
 
 @HOOKS.register_module()

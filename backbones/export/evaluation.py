@@ -5,9 +5,9 @@ in, boxes or masks out, as on the device."""
 import numpy as np
 import torch
 
-from ..cli.errors import ToolError
+from ..config.walk import class_names
+from ..errors import ArtefactError
 from ..runtime import load
-from .artefact import class_names
 
 
 def evaluate_artefact(cfg, folder: str, threads: int = 0) -> dict:
@@ -20,7 +20,7 @@ def evaluate_artefact(cfg, folder: str, threads: int = 0) -> dict:
     model = load(folder, threads)
     expected = class_names(cfg)
     if list(model.classes) != list(expected):
-        raise ToolError(f'{folder} was deployed for classes '
+        raise ArtefactError(f'{folder} was deployed for classes '
                         f'{list(model.classes)[:5]}..., the config tests '
                         f'{expected[:5]}...: deploy it from this config')
     loader = Runner.build_dataloader(cfg.test_dataloader)

@@ -31,7 +31,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..cli.errors import ToolError
+from ..errors import ExportError
 
 
 class Normalise(nn.Module):
@@ -100,7 +100,7 @@ class DetectionGraph(nn.Module):
         if head is None or not hasattr(head, 'prior_generator') or \
                 not isinstance(getattr(head, 'bbox_coder', None),
                                DeltaXYWHBBoxCoder):
-            raise ToolError(f'{type(model).__name__}: only single-stage '
+            raise ExportError(f'{type(model).__name__}: only single-stage '
                             f'detectors with anchor heads and delta box '
                             f'coders (SSD, RetinaNet) deploy end to end')
         self.model = model
@@ -157,7 +157,7 @@ class DetectionGraph(nn.Module):
         tensors, which ncnn lacks."""
         coder = self.model.bbox_head.bbox_coder
         if coder.add_ctr_clamp:
-            raise ToolError('box coders with add_ctr_clamp do not deploy')
+            raise ExportError('box coders with add_ctr_clamp do not deploy')
         means = deltas.new_tensor(coder.means)
         stds = deltas.new_tensor(coder.stds)
         deltas = deltas * stds + means
@@ -182,10 +182,10 @@ class SegmentationGraph(nn.Module):
                  free_size: bool = False):
         super().__init__()
         if not hasattr(model, 'decode_head'):
-            raise ToolError(f'{type(model).__name__}: only encoder-decoder '
+            raise ExportError(f'{type(model).__name__}: only encoder-decoder '
                             f'segmentors deploy')
         if model.align_corners:
-            raise ToolError('segmentors with align_corners=True do not '
+            raise ExportError('segmentors with align_corners=True do not '
                             'deploy (the runtime resizes with half-pixel '
                             'centres)')
         self.model = model

@@ -14,7 +14,8 @@ from typing import List, Sequence
 import torch
 import torch.nn as nn
 
-from ..cli.errors import ToolError
+from ..errors import ExportError
+from .compare import relative_differences
 from ..models.tracing import free_input_size, sizes
 
 OPSET = 17
@@ -126,25 +127,37 @@ class FlatOutputs(nn.Module):
         return tuple(flatten_outputs(self.module(inputs)))
 
 
-def relative_differences(got: Sequence[torch.Tensor],
-                         want: Sequence[torch.Tensor]) -> List[float]:
-    """Per output: largest absolute difference over the largest magnitude
-    of the reference output."""
-    if len(got) != len(want):
-        raise ToolError(f'{len(got)} outputs where the reference '
-                        f'has {len(want)}')
-    return [float((g.float() - w.float()).abs().max() /
-                  w.float().abs().max().clamp_min(1e-12))
-            for g, w in zip(got, want)]
-
-
-def verify(path, module: nn.Module, example: torch.Tensor) -> List[float]:
-    """Relative differences of onnxruntime's outputs from PyTorch's."""
-    import onnxruntime
-    session = onnxruntime.InferenceSession(
-        str(path), providers=['CPUExecutionProvider'])
+def verify(path, module: nn.Module, example: torch.Tensor,
+           threads: int = 0) -> List[float]:
+    """Relative differences of onnxruntime's outputs (of the file at
+    ``path``, input ``input``) from PyTorch's, per output."""
+    from ..runtime.sessions.onnxruntime import inference_session
+    session = inference_session(str(path), threads)
     got = [torch.from_numpy(o)
            for o in session.run(None, {'input': example.numpy()})]
     with torch.no_grad():
         want = flatten_outputs(module(example))
     return relative_differences(got, want)
+
+
+def write_onnx(graph: nn.Module, example: tuple, path: str,
+               input_names: Sequence[str], output_names: Sequence[str],
+               free_size: bool) -> None:
+    """An artefact's ONNX file: :func:`export_module`, then onnxslim in
+    place (constant folding, shape-op elimination and op fusion: the
+    TorchScript exporter leaves hundreds of Shape/Constant nodes; onnxslim
+    over onnxsim: a pure-Python wheel, no native build, and it keeps the
+    initializer names).
+
+    Raises:
+        ExportError: the exporter cannot express the graph.
+    """
+    import onnx
+    import onnxslim
+    try:
+        export_module(graph, example, path, input_name=list(input_names),
+                      output_names=output_names, free_size=free_size)
+    except (RuntimeError, torch.onnx.errors.OnnxExporterError) as err:
+        raise ExportError(f'the ONNX export failed: '
+                          f'{str(err).splitlines()[0]}') from err
+    onnx.save(onnxslim.slim(path), path)

@@ -13,14 +13,15 @@ quantizes them here: only convolutions and matrix products are), the
 attention products (matrix products of two activations), and the heads'
 last layers (the convolutions or products nearest to each graph output).
 """
-import os.path as osp
 import time
-from typing import Callable, Iterable, List, Set
+from typing import Callable, Iterable, List
 
 import numpy as np
 
-from ..cli.errors import ToolError
-from ..data.checks import leaf_datasets
+from ..config.walk import leaf_datasets
+from ..errors import DataError, ExportError
+from .backends import export_backend
+from .compare import output_differences
 
 
 def calibration_images(cfg, count: int) -> List[str]:
@@ -34,7 +35,7 @@ def calibration_images(cfg, count: int) -> List[str]:
     dataset = DATASETS.build(dataset_cfg)
     total = len(dataset)
     if total == 0:
-        raise ToolError('--int8: the training set has no images to '
+        raise DataError('--int8: the training set has no images to '
                         'calibrate on')
     step = max(total // count, 1)
     return [dataset.get_data_info(i)['img_path']
@@ -49,23 +50,6 @@ def prepared_inputs(images: Iterable, manifest: dict) -> List[dict]:
             for image in images]
 
 
-def last_layers(consumers_of_outputs, is_layer, inputs_of) -> Set[str]:
-    """Names of the layers nearest to the graph outputs: walk back from the
-    outputs through everything that is not a layer."""
-    found, seen = set(), set()
-    stack = list(consumers_of_outputs)
-    while stack:
-        node = stack.pop()
-        if node in seen:
-            continue
-        seen.add(node)
-        if is_layer(node):
-            found.add(node)
-        else:
-            stack.extend(inputs_of(node))
-    return found
-
-
 def median_latency(run: Callable[[], object], reps: int = 15) -> float:
     run()
     times = []
@@ -74,86 +58,6 @@ def median_latency(run: Callable[[], object], reps: int = 15) -> float:
         run()
         times.append(time.perf_counter() - start)
     return float(np.median(times)) * 1e3
-
-
-def quantize_onnxruntime(folder: str, manifest: dict,
-                         inputs: List[dict]) -> dict:
-    import onnx
-    from onnxruntime.quantization import (CalibrationDataReader,
-                                          QuantFormat, QuantType,
-                                          quantize_static)
-    path = osp.join(folder, manifest['files']['model'])
-    model = onnx.load(path)
-    constants = {i.name for i in model.graph.initializer} | {
-        o for n in model.graph.node if n.op_type == 'Constant'
-        for o in n.output}
-    producer = {o: n for n in model.graph.node for o in n.output}
-    layers = ('Conv', 'MatMul', 'Gemm')
-    outputs = [producer[o.name].name for o in model.graph.output]
-    by_name = {n.name: n for n in model.graph.node}
-    keep_float = last_layers(
-        outputs, lambda name: by_name[name].op_type in layers,
-        lambda name: [producer[i].name for i in by_name[name].input
-                      if i in producer])
-    keep_float |= {n.name for n in model.graph.node if n.op_type == 'MatMul'
-                   and not any(i in constants for i in n.input)}
-
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self.feeds = iter(inputs)
-
-        def get_next(self):
-            return next(self.feeds, None)
-
-    int8_path = osp.join(folder, 'model.int8.onnx')
-    quantize_static(path, int8_path, Reader(), quant_format=QuantFormat.QDQ,
-                    per_channel=True, activation_type=QuantType.QUInt8,
-                    weight_type=QuantType.QInt8,
-                    op_types_to_quantize=list(layers),
-                    nodes_to_exclude=sorted(keep_float))
-    return dict(files=dict(model='model.int8.onnx'),
-                kept_in_float=len(keep_float))
-
-
-def quantize_openvino(folder: str, manifest: dict,
-                      inputs: List[dict]) -> dict:
-    import nncf
-    import openvino as ov
-    core = ov.Core()
-    model = core.read_model(osp.join(folder, manifest['files']['xml']))
-    layer_types = ('Convolution', 'GroupConvolution', 'MatMul')
-    ops = {op.get_friendly_name(): op for op in model.get_ordered_ops()}
-
-    def inputs_of(name):
-        return [v.get_node().get_friendly_name()
-                for v in ops[name].input_values()]
-
-    def constant(name):  # a weight, possibly behind a Convert
-        node = ops[name]
-        while node.get_type_name() == 'Convert':
-            node = node.input_value(0).get_node()
-        return node.get_type_name() == 'Constant'
-
-    results = [r.get_friendly_name() for r in model.get_results()]
-    keep_float = last_layers(
-        [i for r in results for i in inputs_of(r)],
-        lambda name: ops[name].get_type_name() in layer_types, inputs_of)
-    keep_float |= {name for name, op in ops.items()
-                   if op.get_type_name() == 'MatMul' and
-                   not any(constant(i) for i in inputs_of(name))}
-    quantized = nncf.quantize(
-        model, nncf.Dataset(inputs), subset_size=len(inputs),
-        preset=nncf.QuantizationPreset.MIXED,
-        ignored_scope=nncf.IgnoredScope(names=sorted(keep_float),
-                                        validate=False))
-    ov.save_model(quantized, osp.join(folder, 'model.int8.xml'),
-                  compress_to_fp16=False)
-    return dict(files=dict(xml='model.int8.xml', bin='model.int8.bin'),
-                kept_in_float=len(keep_float))
-
-
-QUANTIZERS = {'onnxruntime': quantize_onnxruntime,
-              'openvino': quantize_openvino}
 
 
 def training_images(cfg, count: int) -> Callable[[dict], List[dict]]:
@@ -167,21 +71,25 @@ def quantizer(backend: str,
               calibration: Callable[[dict], List[dict]],
               report=print):
     """The ``quantize`` step of :func:`backbones.export.artefact.deploy`
-    for ``backend``: calibrate on ``calibration(manifest)``, quantize,
-    check the int8 outputs against the fp32 artefact, time both."""
-    if backend not in QUANTIZERS:
-        raise ToolError(f'--int8 is not available for {backend}: its int8 '
-                        f'tools (ncnn2table, ncnn2int8) are C++ programs '
-                        f'the ncnn wheel does not ship')
+    for ``backend``: calibrate on ``calibration(manifest)``, quantize with
+    the backend's tool (:mod:`backbones.export.backends`), check the int8
+    outputs against the fp32 artefact, time both.
+
+    Raises:
+        ExportError: the backend has no int8 tool here.
+    """
+    tool = export_backend(backend)
+    if tool.INT8 is None:
+        raise ExportError(f'--int8 is not available for {backend}: '
+                          f'{tool.NO_INT8}')
 
     def quantize(folder: str, manifest: dict, graph) -> dict:
         import torch
 
-        from ..runtime import DeployedModel, load
-        from .artefact import output_differences
+        from ..runtime import DeployedModel
         inputs = calibration(manifest)
-        fp32 = load(folder)
-        changes = QUANTIZERS[backend](folder, manifest, inputs)
+        fp32 = DeployedModel(folder, manifest=manifest)
+        changes = tool.quantize(folder, manifest, inputs)
         int8 = DeployedModel(folder, manifest=dict(manifest, **changes,
                                                    precision='int8'))
         reference = fp32.run_graph(inputs[0])
@@ -201,9 +109,7 @@ def quantizer(backend: str,
                    'this machine; deploy without --int8')
         return dict(files=changes['files'], precision='int8',
                     quantization=dict(
-                        tool='onnxruntime quantize_static QDQ' if
-                        backend == 'onnxruntime' else 'NNCF quantize',
-                        calibration_images=len(inputs),
+                        tool=tool.INT8, calibration_images=len(inputs),
                         kept_in_float=changes['kept_in_float'],
                         **{'label_mismatch_with_fp32' if labels else
                            'relative_difference_from_fp32': worst},

@@ -15,16 +15,14 @@ from mmcv.cnn.bricks import DropPath
 from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from ..errors import InputError
+
 
 class FeatureInfo(NamedTuple):
     """One feature map a backbone can emit: its channels and its stride
     with respect to the input."""
     channels: int
     stride: int
-
-
-class InputError(ValueError):
-    """An input batch a backbone cannot take (the message says why)."""
 
 
 def drop_path(rate: float) -> nn.Module:

@@ -174,7 +174,7 @@ class InvertedResidualMobileBlock(nn.Module):
             if norm_cfg is not None else nn.Identity()
         self.use_attention = use_attention
         # deploy mode computes attention through tensors of at most 4 dims
-        self.attention_in_4d = False
+        self.in_4d = False
         if use_attention:
             if in_channels % head_dim:
                 raise ValueError(
@@ -224,7 +224,7 @@ class InvertedResidualMobileBlock(nn.Module):
             x = F.pad(x, (0, pad_w, 0, pad_h))
         padded = (h + pad_h, w + pad_w)
         heads = self.num_heads
-        if self.attention_in_4d:
+        if self.in_4d:
             qk = self.qk(x)
             # (B, T, C) -> (B, heads, T, head_dim), one map at a time
             q, k, v = (window_tokens_4d(m, window).reshape(
@@ -272,7 +272,7 @@ class InvertedResidualMobileBlock(nn.Module):
         """Deploy mode: a BatchNorm pre-norm without attention after it
         (stages 1-2) goes into the 1x1 ``v`` conv that alone reads it;
         attention runs through tensors of at most 4 dims."""
-        self.attention_in_4d = self.use_attention
+        self.in_4d = self.use_attention
         if isinstance(self.norm, nn.BatchNorm2d) and \
                 not self.use_attention and isinstance(self.v, ConvModule):
             fold_bn_into_next(self.norm, self.v.conv)

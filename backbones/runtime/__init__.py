@@ -12,9 +12,10 @@ from typing import Dict, Union
 import numpy as np
 
 from . import postprocess
-from .backends import SESSIONS
-from .manifest import ArtefactError, read_manifest
-from .preprocess import ImageError, decode, graph_inputs, prepare
+from ..errors import ArtefactError, ImageError
+from .manifest import read_manifest
+from .preprocess import decode, graph_inputs, prepare
+from .sessions import backend_module
 
 __all__ = ['ArtefactError', 'DeployedModel', 'ImageError', 'load']
 
@@ -30,7 +31,7 @@ class DeployedModel:
         self.manifest = manifest or read_manifest(folder)
         self.task = self.manifest['task']
         self.classes = tuple(self.manifest['classes'])
-        self.session = SESSIONS[self.manifest['backend']](
+        self.session = backend_module(self.manifest['backend']).Session(
             folder, self.manifest, threads)
 
     def run_graph(self, inputs):

@@ -31,20 +31,15 @@ import json
 import os.path as osp
 from typing import Dict
 
+from ..errors import ArtefactError
+from .sessions import backend_module
+
 FORMAT = 'mobiledense-artefact'
 FORMAT_VERSION = 2  # 2: free input sizes, input.size_divisor
 MANIFEST = 'manifest.json'
-BACKENDS = ('onnxruntime', 'openvino', 'ncnn')
-# what each backend's artefact holds, by role
-BACKEND_FILES = {'onnxruntime': ('model', ), 'openvino': ('xml', 'bin'),
-                 'ncnn': ('param', 'bin')}
 REQUIRED = ('format', 'format_version', 'task', 'backend', 'precision',
             'files', 'sha256', 'input', 'preprocess', 'classes',
             'postprocess', 'outputs')
-
-
-class ArtefactError(ValueError):
-    """An artefact folder that cannot be used (the message says why)."""
 
 
 def sha256_of(path: str) -> str:
@@ -61,6 +56,46 @@ def write_manifest(folder: str, manifest: dict) -> str:
         json.dump(manifest, handle, indent=2)
         handle.write('\n')
     return path
+
+
+def check_manifest(manifest: dict, folder: str,
+                   check_files: bool = True) -> None:
+    """A manifest's format, version, fields and (``check_files``) the
+    files it names, present and unchanged (sha256).
+
+    Raises:
+        ArtefactError: naming the folder and what is wrong.
+    """
+    path = osp.join(folder, MANIFEST)
+    if not isinstance(manifest, dict) or manifest.get('format') != FORMAT:
+        raise ArtefactError(f'{path} is not a {FORMAT} manifest')
+    if manifest.get('format_version') != FORMAT_VERSION:
+        raise ArtefactError(
+            f'{folder} was written in artefact format version '
+            f'{manifest.get("format_version")!r} (mobiledense '
+            f'{manifest.get("mobiledense_version", "?")}); this mobiledense '
+            f'reads version {FORMAT_VERSION}: deploy it again')
+    missing = [key for key in REQUIRED if key not in manifest]
+    if missing:
+        raise ArtefactError(f'{path} lacks {", ".join(missing)}: the '
+                            f'artefact is incomplete, deploy it again')
+    roles = backend_module(manifest['backend']).FILES
+    absent = [role for role in roles if role not in manifest['files']]
+    if absent:
+        raise ArtefactError(f'{path} names no {", ".join(absent)} file for '
+                            f'{manifest["backend"]}')
+    if check_files:
+        for role in roles:
+            name = manifest['files'][role]
+            file = osp.join(folder, name)
+            if not osp.isfile(file):
+                raise ArtefactError(f'{folder} is incomplete: {name} '
+                                    f'({role}) is missing')
+            expected = manifest['sha256'].get(name)
+            if expected is not None and sha256_of(file) != expected:
+                raise ArtefactError(f'{file} does not match the sha256 in '
+                                    f'{MANIFEST}: it was changed or cut '
+                                    f'short')
 
 
 def read_manifest(folder: str, check_files: bool = True) -> Dict:
@@ -81,36 +116,5 @@ def read_manifest(folder: str, check_files: bool = True) -> Dict:
             manifest = json.load(handle)
     except (OSError, ValueError) as err:
         raise ArtefactError(f'{path} is not valid JSON: {err}') from err
-    if not isinstance(manifest, dict) or manifest.get('format') != FORMAT:
-        raise ArtefactError(f'{path} is not a {FORMAT} manifest')
-    if manifest.get('format_version') != FORMAT_VERSION:
-        raise ArtefactError(
-            f'{folder} was written in artefact format version '
-            f'{manifest.get("format_version")!r} (mobiledense '
-            f'{manifest.get("mobiledense_version", "?")}); this mobiledense '
-            f'reads version {FORMAT_VERSION}: deploy it again')
-    missing = [key for key in REQUIRED if key not in manifest]
-    if missing:
-        raise ArtefactError(f'{path} lacks {", ".join(missing)}: the '
-                            f'artefact is incomplete, deploy it again')
-    if manifest['backend'] not in BACKENDS:
-        raise ArtefactError(f'{path}: unknown backend '
-                            f'{manifest["backend"]!r}')
-    roles = BACKEND_FILES[manifest['backend']]
-    absent = [role for role in roles if role not in manifest['files']]
-    if absent:
-        raise ArtefactError(f'{path} names no {", ".join(absent)} file for '
-                            f'{manifest["backend"]}')
-    if check_files:
-        for role in roles:
-            name = manifest['files'][role]
-            file = osp.join(folder, name)
-            if not osp.isfile(file):
-                raise ArtefactError(f'{folder} is incomplete: {name} '
-                                    f'({role}) is missing')
-            expected = manifest['sha256'].get(name)
-            if expected is not None and sha256_of(file) != expected:
-                raise ArtefactError(f'{file} does not match the sha256 in '
-                                    f'{MANIFEST}: it was changed or cut '
-                                    f'short')
+    check_manifest(manifest, folder, check_files)
     return manifest

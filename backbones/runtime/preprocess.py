@@ -6,11 +6,7 @@ from typing import Tuple, Union
 import cv2
 import numpy as np
 
-from .manifest import ArtefactError
-
-
-class ImageError(ValueError):
-    """An image that cannot be read (the message names it)."""
+from ..errors import ArtefactError, ImageError
 
 
 def decode(image: Union[str, np.ndarray]) -> np.ndarray:

@@ -1,0 +1,218 @@
+"""What a benchmark times: one :class:`Entry` per model and mode.
+
+A SPEC is a config (``configs/x.py``: a detector or segmentor's network,
+or with ``backbone_only`` its backbone), ``backbone:TYPE:ARCH[:k=v,...]``
+(one of ours) or ``python:MODULE:FUNCTION[:ARG]`` (any ``nn.Module`` that
+``FUNCTION(ARG)`` returns, e.g. another implementation to compare with).
+
+Modes of networks (no pre- or post-processing): ``eager`` and ``deploy``
+(PyTorch, BatchNorm folded for deploy) and ``onnxruntime-network`` (the
+deploy network exported to ONNX, run by onnxruntime).  End to end (an
+image to boxes or masks), configs only: ``eager`` and ``deploy`` through
+mmdet's / mmseg's inference API, and ``artefact:BACKEND[-int8]``, the
+artefacts ``tools/deploy.py`` writes, run by :mod:`backbones.runtime`.
+"""
+import copy
+import importlib
+import os
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+
+from ..analysis import RawForward, flop_analyzer
+from ..config import (build_backbone, build_model, check_channels,
+                      load_config, test_input_shape, test_resize_step)
+from ..errors import UsageError
+from ..export.onnx import FlatOutputs, export_module
+from ..runtime.sessions import BACKENDS
+
+NETWORK_MODES = ('eager', 'deploy', 'onnxruntime-network')
+ARTEFACT_MODES = tuple(f'artefact:{backend}{precision}' for backend in
+                       BACKENDS for precision in ('', '-int8'))
+
+
+@dataclass
+class Settings:
+    """What to time and how (``tools/benchmark.py``'s options)."""
+    specs: List[str]
+    sizes: Optional[List[int]] = None  # square sizes
+    shape: Optional[Tuple[int, int]] = None
+    modes: Sequence[str] = ('eager', )
+    end_to_end: bool = False
+    batch: int = 1
+    threads: int = 0  # 0: the default of torch and the runtimes
+    reps: int = 20
+    warmup: int = 3
+    rewarm: int = 1  # untimed calls before each timed one in a round
+    device: str = 'cpu'
+    fp16: bool = False
+    backbone_only: bool = False
+    python_path: Sequence[str] = field(default_factory=list)
+    cfg_options: Optional[dict] = None
+
+
+class Entry:
+    """One model under one mode, with its input and timings."""
+
+    def __init__(self, name: str, mode: str, module, inputs, macs):
+        self.name, self.mode, self.module = name, mode, module
+        self.inputs, self.macs = inputs, macs
+        self.times: List[float] = []
+        self.outputs = None
+
+    def __call__(self):
+        return self.module(self.inputs)
+
+
+def build_spec(spec: str, settings: Settings):
+    """``(display name, eval-mode module, default (H, W))`` of a SPEC."""
+    if spec.startswith('backbone:'):
+        module = build_backbone(spec[len('backbone:'):])
+        return spec[len('backbone:'):], module.eval(), (224, 224)
+    if spec.startswith('python:'):
+        parts = spec.split(':', 3)
+        if len(parts) < 3:
+            raise UsageError(f'{spec!r}: a python spec is '
+                             f'python:MODULE:FUNCTION[:ARG]')
+        sys.path[:0] = [p for p in settings.python_path if p not in sys.path]
+        try:
+            factory = getattr(importlib.import_module(parts[1]), parts[2])
+        except (ImportError, AttributeError) as err:
+            raise UsageError(f'{spec!r}: {err}') from err
+        module = factory(parts[3]) if len(parts) > 3 else factory()
+        if not isinstance(module, nn.Module):
+            raise UsageError(f'{spec!r} returned a '
+                             f'{type(module).__name__}, not a module')
+        module.eval()  # some official models' train() returns None
+        return spec[len('python:'):], module, (224, 224)
+    cfg = load_config(spec, settings.cfg_options)
+    check_channels(cfg)
+    model = build_model(cfg).eval()
+    module = model.backbone if settings.backbone_only else RawForward(model)
+    module.eval()  # mmdet's MobileNetV2.train() returns None
+    name = os.path.splitext(os.path.basename(spec))[0]
+    return name, module, tuple(test_input_shape(cfg))
+
+
+def deployed(module: nn.Module) -> nn.Module:
+    """A deploy-mode copy of ``module``."""
+    from ..models.folding import switch_model_to_deploy
+    return switch_model_to_deploy(copy.deepcopy(module))
+
+
+def onnx_runner(module: nn.Module, inputs: torch.Tensor, threads: int):
+    """A callable running ``module`` exported to ONNX in onnxruntime (the
+    runtime's own session set-up)."""
+    from ..runtime.sessions.onnxruntime import inference_session
+    path = tempfile.NamedTemporaryFile(suffix='.onnx', delete=False).name
+    try:
+        export_module(FlatOutputs(module), inputs, path)
+        session = inference_session(path, threads)
+    finally:
+        os.unlink(path)
+    feed = {'input': inputs.numpy()}
+    return lambda _: [torch.from_numpy(o) for o in session.run(None, feed)]
+
+
+def count_macs(module: nn.Module, inputs: torch.Tensor) -> Optional[int]:
+    try:
+        with torch.no_grad():
+            return int(flop_analyzer(module, (inputs, )).total())
+    except Exception:  # a peer the tracer cannot follow: no MAC column
+        return None
+
+
+def network_entries(settings: Settings, device) -> List[Entry]:
+    """Every SPEC at every size under every network mode; one input per
+    size, shared, so outputs compare across specs."""
+    if set(settings.modes) - set(NETWORK_MODES):
+        raise UsageError(f'modes {", ".join(ARTEFACT_MODES)} run end to '
+                         f'end (--end-to-end)')
+    sizes = [tuple(settings.shape)] if settings.shape else \
+        [(s, s) for s in settings.sizes] if settings.sizes else [None]
+    entries, shared_inputs = [], {}
+    for spec in settings.specs:
+        name, module, default_size = build_spec(spec, settings)
+        module = module.to(device)
+        for size in sizes:
+            size = size or default_size
+            if size not in shared_inputs:
+                generator = torch.Generator().manual_seed(len(shared_inputs))
+                shared_inputs[size] = torch.randn(
+                    settings.batch, 3, *size, generator=generator).to(device)
+            inputs = shared_inputs[size]
+            macs = count_macs(module, inputs)
+            for mode in settings.modes:
+                if mode == 'eager':
+                    runner = module
+                elif mode == 'deploy':
+                    runner = deployed(module)
+                else:
+                    if device.type != 'cpu':
+                        raise UsageError(f'{mode} runs on CPU')
+                    runner = onnx_runner(deployed(module), inputs,
+                                         torch.get_num_threads())
+                entries.append(Entry(f'{name} {size[0]}x{size[1]}', mode,
+                                     runner, inputs, macs))
+    return entries
+
+
+def end_to_end_entries(settings: Settings) -> List[Entry]:
+    """Image -> predictions for every config and mode, one image per size
+    (a random one: untrained weights find boxes anywhere)."""
+    import numpy as np
+
+    from ..export.artefact import deploy, leaves_size_free
+    from ..export.quantize import prepared_inputs, quantizer
+    from ..runtime import load
+    unknown = set(settings.modes) - set(ARTEFACT_MODES) - {'eager',
+                                                           'deploy'}
+    if unknown:
+        raise UsageError(f'end to end runs eager, deploy and '
+                         f'{", ".join(ARTEFACT_MODES)}, not '
+                         f'{", ".join(sorted(unknown))}')
+    entries = []
+    work = tempfile.mkdtemp(prefix='benchmark-artefacts-')
+    rng = np.random.default_rng(0)
+    for spec in settings.specs:
+        cfg = load_config(spec, settings.cfg_options)
+        check_channels(cfg)
+        size = tuple(settings.shape) if settings.shape else \
+            (settings.sizes[0], ) * 2 if settings.sizes else \
+            test_input_shape(cfg)
+        step = test_resize_step(cfg)  # the deployed resolution
+        if step is not None:
+            step['scale'], step['keep_ratio'] = size[::-1], False
+        image = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
+        name = f'{os.path.splitext(os.path.basename(spec))[0]} ' \
+            f'{size[0]}x{size[1]}'
+        model = build_model(cfg, init_weights=True).eval()
+        model.cfg = cfg
+        if cfg.default_scope == 'mmdet':
+            from mmdet.apis import inference_detector as infer
+        else:
+            from mmseg.apis import inference_model as infer
+        folded = deployed(model)  # one copy for the deploy mode and exports
+        for mode in settings.modes:
+            if mode in ('eager', 'deploy'):
+                net = model if mode == 'eager' else folded
+                entries.append(Entry(name, mode, lambda im, net=net: infer(
+                    net, im), image, None))
+                continue
+            backend, _, int8 = mode[len('artefact:'):].partition('-')
+            quantize = quantizer(backend, lambda manifest: prepared_inputs(
+                [rng.integers(0, 256, (*size, 3), dtype=np.uint8)
+                 for _ in range(8)], manifest),
+                report=lambda line: None) if int8 else None
+            folder = os.path.join(work, f'{len(entries)}')
+            # as tools/deploy.py deploys it (free size for keep-ratio)
+            deploy(folded, cfg, backend, folder, size, source={},
+                   quantize=quantize, report=lambda line: None,
+                   free_size=leaves_size_free(cfg, backend, False))
+            entries.append(Entry(name, mode, load(folder, settings.threads),
+                                 image, None))
+    return entries

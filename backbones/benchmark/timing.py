@@ -1,0 +1,158 @@
+"""Timing entries in one process, interleaved, and the table of results.
+
+Every model and mode is timed in the same process, one call of each in
+turn (``torch.inference_mode``): warm-up, then ``reps`` rounds, each timing
+every entry once after ``rewarm`` untimed calls (the steady-state latency
+of a model that runs repeatedly, not of one whose weights the previous
+model pushed out of the caches).  The table gives the median and minimum
+milliseconds, images/s, multiply-accumulates (mmengine's counter, as
+``tools/get_flops.py``), the achieved MAC rate as a share of this
+machine's float32 matrix-multiply rate (measured in the same run), and the
+largest difference of each output from the first model with the same
+output shapes (relative to that output's largest value).
+"""
+import os
+import platform
+import statistics
+import time
+from typing import List, Optional, Tuple
+
+import torch
+
+from ..errors import UsageError
+from ..export.compare import relative_differences
+from ..export.onnx import flatten_outputs
+from .entries import Entry, Settings, end_to_end_entries, network_entries
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
+def matmul_rate(device: torch.device, dtype=torch.float32) -> float:
+    """Multiply-accumulates per second of a 1024^3 matrix product here."""
+    a = torch.randn(1024, 1024, device=device, dtype=dtype)
+    b = torch.randn(1024, 1024, device=device, dtype=dtype)
+    best = float('inf')
+    for _ in range(8):
+        synchronize(device)
+        start = time.perf_counter()
+        torch.mm(a, b)
+        synchronize(device)
+        best = min(best, time.perf_counter() - start)
+    return 1024**3 / best
+
+
+def relative_difference(reference, outputs) -> Optional[float]:
+    """Largest relative difference over all outputs; None when the outputs
+    do not have the same shapes (different models)."""
+    ref, out = flatten_outputs(reference), flatten_outputs(outputs)
+    if len(ref) != len(out) or any(r.shape != o.shape
+                                   for r, o in zip(ref, out)):
+        return None
+    return max(relative_differences([o.to(r.device) for r, o in
+                                     zip(ref, out)], ref))
+
+
+def time_entries(entries: List[Entry], settings: Settings, device) -> None:
+    autocast = torch.autocast('cuda', dtype=torch.float16,
+                              enabled=settings.fp16)
+    with torch.inference_mode(), autocast:
+        for entry in entries:
+            entry.outputs = entry()
+            if settings.end_to_end:  # agreement is the tests' job here:
+                entry.outputs = None  # untrained boxes tie in NMS order
+            for _ in range(settings.warmup):
+                entry()
+        for _ in range(settings.reps):
+            for entry in entries:  # interleaved: drift hits every model
+                for _ in range(settings.rewarm):  # caches hold the last
+                    entry()                       # model's weights
+                synchronize(device)
+                start = time.perf_counter()
+                entry()
+                synchronize(device)
+                entry.times.append(time.perf_counter() - start)
+
+
+def table_rows(entries: List[Entry], batch: int, rate: float) -> List[dict]:
+    rows = []
+    for entry in entries:
+        median = statistics.median(entry.times)
+        reference = next(e for e in entries if entry.outputs is None or
+                         relative_difference(e.outputs, entry.outputs)
+                         is not None)
+        diff = None if reference is entry or entry.outputs is None else \
+            relative_difference(reference.outputs, entry.outputs)
+        rows.append(dict(
+            model=entry.name, mode=entry.mode, batch=batch,
+            median_ms=median * 1e3, min_ms=min(entry.times) * 1e3,
+            images_per_s=batch / median,
+            gmacs=None if entry.macs is None else entry.macs / 1e9,
+            matmul_share=None if entry.macs is None else
+            entry.macs / median / rate,
+            max_rel_diff=diff,
+            vs=None if reference is entry else reference.name + ' ' +
+            reference.mode))
+    return rows
+
+
+def markdown(rows: List[dict], header: str) -> str:
+    def fmt(value, pattern):
+        return '-' if value is None else pattern.format(value)
+    lines = [header, '',
+             '| model | mode | ms (median) | ms (min) | images/s | GMACs | '
+             'share of matmul rate | max diff vs first |',
+             '|---|---|---|---|---|---|---|---|']
+    for row in rows:
+        lines.append(
+            f"| {row['model']} | {row['mode']} | {row['median_ms']:.1f} | "
+            f"{row['min_ms']:.1f} | {row['images_per_s']:.1f} | "
+            f"{fmt(row['gmacs'], '{:.2f}')} | "
+            f"{fmt(row['matmul_share'], '{:.0%}')} | "
+            f"{fmt(row['max_rel_diff'], '{:.1e}')} |")
+    return '\n'.join(lines)
+
+
+def machine(device: torch.device) -> str:
+    """The processor (or GPU) a figure comes from, in words."""
+    if device.type == 'cuda':
+        return torch.cuda.get_device_name(device)
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open('/proc/cpuinfo') as handle:
+            cpu = next(line.split(':', 1)[1].strip() for line in handle
+                       if line.startswith('model name'))
+    except (OSError, StopIteration):
+        pass
+    return f'{cpu}, {os.cpu_count()} cores'
+
+
+def benchmark(settings: Settings) -> Tuple[List[dict], str]:
+    """Time every entry of ``settings``; returns the table's rows and its
+    header (machine, threads, matmul rate, method)."""
+    device = torch.device(settings.device)
+    if device.type == 'cuda' and not torch.cuda.is_available():
+        raise UsageError('--device cuda, but no CUDA GPU is visible')
+    if settings.fp16 and device.type != 'cuda':
+        raise UsageError('--fp16 needs a CUDA device')
+    if settings.end_to_end:
+        if device.type != 'cpu':
+            raise UsageError('--end-to-end runs on CPU')
+        entries = end_to_end_entries(settings)
+    else:
+        entries = network_entries(settings, device)
+    rate = matmul_rate(device)
+    time_entries(entries, settings, device)
+    rate = max(rate, matmul_rate(device))
+    rows = table_rows(entries, settings.batch, rate)
+    where = f'{machine(device)}; ' + (
+        f'{torch.get_num_threads()} threads' if device.type == 'cpu' else
+        'CUDA') + f', torch {torch.__version__}'
+    header = (f'{where}; batch {settings.batch}, float32 matmul '
+              f'{rate / 1e9:.0f} GMAC/s; {settings.reps} interleaved rounds '
+              f'after {settings.warmup} warm-up calls, {settings.rewarm} '
+              f'untimed call(s) before each timed one'
+              f'{", fp16 autocast" if settings.fp16 else ""}.')
+    return rows, header

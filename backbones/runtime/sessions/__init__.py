@@ -1,0 +1,38 @@
+"""The runtimes an artefact can run on, one module per runtime: each has
+``FILES`` (the roles of the files its artefacts hold) and ``Session(folder,
+manifest, threads)`` with ``run(inputs) -> [outputs]`` for the graph's
+inputs by name (the ``(1, 3, H, W)`` float32 image first).  A module
+imports its runtime only when a session is built, so an artefact needs just
+its own.  Adding a runtime: a module here, one in
+:mod:`backbones.export.backends`, and its name in :data:`BACKENDS`."""
+import importlib
+from types import ModuleType
+
+from ...errors import ArtefactError
+
+BACKENDS = ('onnxruntime', 'openvino', 'ncnn')
+
+
+def backend_module(backend: str, package: str = __name__,
+                   error: type = ArtefactError) -> ModuleType:
+    """The module of ``backend`` in ``package`` (this one, or the export
+    side's :mod:`backbones.export.backends`).
+
+    Raises:
+        ``error`` (ArtefactError by default): an unknown backend.
+    """
+    if backend not in BACKENDS:
+        raise error(f'unknown backend {backend!r}: choose one of '
+                    f'{", ".join(BACKENDS)}')
+    return importlib.import_module(f'{package}.{backend}')
+
+
+def require_runtime(module: str, backend: str) -> ModuleType:
+    """Import a runtime's Python package, or say how to install it (the
+    extra of that runtime alone: no torch, no mm*)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        raise ArtefactError(
+            f'this artefact runs on {backend}, which is not installed here '
+            f'({err}); pip install "mobiledense[{backend}]"') from err
