@@ -282,6 +282,7 @@ def segmentor_miou(segmentor):
     return last_val_metrics(segmentor[0])['mIoU']
 
 
+@pytest.mark.slow
 def test_deployed_segmentor_keeps_the_aspect_ratio_as_pytorch(
         segmentor, segmentor_miou, toy_workspace, tmp_path):
     """The toy test pipeline keeps the aspect ratio: the onnxruntime
@@ -327,6 +328,7 @@ def test_every_deployed_segmentor_reaches_the_checkpoints_miou(
     assert deployed['mIoU'] == pytest.approx(pytorch, abs=2 if int8 else 0.2)
 
 
+@pytest.mark.slow
 def test_stock_mmseg_test_py_and_show_dir(segmentor, toy_workspace,
                                           tmp_path):
     work_dir, checkpoint = segmentor
@@ -379,6 +381,7 @@ def test_plot_curves_of_both_runs(levit_detector, segmentor, tmp_path):
 
 
 # -------------------------------------------------- stock training tools
+@pytest.mark.slow
 def test_stock_mmdet_and_mmseg_train_py_run_our_configs(toy_workspace,
                                                         tmp_path):
     """A few iterations of RetinaNet-EMO-2M through mmdet's own train.py
@@ -464,6 +467,7 @@ def test_killed_training_resumes_to_the_same_weights(uninterrupted,
     assert_same_weights(final_weights(tmp_path), uninterrupted)
 
 
+@pytest.mark.slow
 def test_damaged_newest_checkpoint_falls_back_to_previous(
         uninterrupted, toy_workspace, tmp_path):
     """A crash while saving epoch 2 (a truncated file) after epoch 1 was
