@@ -247,9 +247,17 @@ FAMILY_BAD_ARGUMENTS = [
 ]
 
 
-@pytest.mark.parametrize('family, kwargs, message',
-                         list(bad_argument_cases()) + FAMILY_BAD_ARGUMENTS,
-                         ids=lambda v: str(v)[:40])
+BAD_ARGUMENTS = list(bad_argument_cases()) + FAMILY_BAD_ARGUMENTS
+
+
+def argument_case_id(family: str, kwargs: dict) -> str:
+    shown = ','.join(f'{key}={value!r}' for key, value in kwargs.items())
+    return f'{family}:{shown}'[:60]
+
+
+@pytest.mark.parametrize('family, kwargs, message', BAD_ARGUMENTS,
+                         ids=[argument_case_id(f, k) for f, k, _ in
+                              BAD_ARGUMENTS])
 def test_bad_arguments_fail_in_one_line(family, kwargs, message,
                                         record_property):
     """Every argument a backbone cannot be built with is one line naming it
