@@ -1,7 +1,7 @@
 """Inputs a new user gets wrong, each answered by one line that names the
 problem (exit status 2 from the tools, a one-line ``ValueError`` from the
-backbones), never a traceback.  The README's table of bad inputs is this
-list."""
+backbones), never a traceback.  docs/bad_inputs.md's table is generated
+from the answers these tests record (tools/bad_inputs_doc.py)."""
 import json
 import os
 import shutil

@@ -287,7 +287,8 @@ def test_deployed_segmentor_keeps_the_aspect_ratio_as_pytorch(
         segmentor, segmentor_miou, toy_workspace, tmp_path):
     """The toy test pipeline keeps the aspect ratio: the onnxruntime
     artefact leaves its input size free and reaches the checkpoint's mIoU
-    on the toy set (padding to a static size cost 18 points, README)."""
+    on the toy set (padding to a static size cost 18 points,
+    docs/deployment.md)."""
     deployed = deploy_and_test(SEG_TOY, segmentor[1], 'onnxruntime',
                                toy_workspace, tmp_path / 'ort')
     manifest = json.loads((tmp_path / 'ort' / 'manifest.json').read_text())

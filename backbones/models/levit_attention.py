@@ -169,7 +169,7 @@ class OffsetBiasAttention(ClearsCacheOnTrainOrLoad, nn.Module):
         On CUDA this is ``F.scaled_dot_product_attention`` with the bias as
         mask.  On CPU, adding the bias inside the logits GEMM (``baddbmm``),
         one image at a time, was faster than it at every size measured
-        (196 to 4200 tokens: 0.5x-0.8x its time; README, "LeViT").
+        (196 to 4200 tokens: 0.5x-0.8x its time; docs/backbones.md, "LeViT").
         """
         bias = self.attention_bias(grid)
         if self.in_4d:
