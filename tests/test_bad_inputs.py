@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import backbones  # noqa: F401  (registers the backbones)
 from helpers import REPO, save_untrained, tool_main
 
 TOY_SSDLITE = REPO / 'configs' / 'toy' / 'ssdlite_emo_2m_toy.py'
@@ -390,6 +391,9 @@ INPUT_CASES = [
     ('nan', 'EMO', torch.full((1, 3, 64, 64), float('nan')),
      '12288 NaN or infinite values'),
     ('empty-batch', 'LeViT', torch.randn(0, 3, 64, 64), 'empty batch'),
+    ('float64-input', 'EdgeNeXt', torch.randn(1, 3, 64, 64,
+                                             dtype=torch.float64),
+     'holds torch.float32 weights but got a torch.float64 input'),
 ]
 
 
@@ -656,3 +660,26 @@ def test_resume_from_a_copied_checkpoint_leaves_the_origin_untouched(
         ['best_coco_bbox_mAP_epoch_2.pth']
     assert sorted(p.name for p in origin.iterdir() if p.suffix == '.pth') \
         == sorted(['epoch_1.pth', best.name])
+
+
+def test_plot_curves_skips_the_unfinished_last_line_of_a_running_training(
+        tmp_path, capsys):
+    """A training still writing leaves its last record cut short: skipped
+    with a note.  A broken record before the last is still refused."""
+    from backbones import cli
+    logs = tmp_path / 'work' / '20261202_000000' / 'vis_data'
+    logs.mkdir(parents=True)
+    records = [dict(iter=i, loss=1.0 / i, lr=0.1) for i in (1, 2, 3)]
+    text = ''.join(json.dumps(r) + '\n' for r in records)
+    (logs / 'scalars.json').write_text(text + '{"iter": 4, "lo')
+    out = tmp_path / 'curves.png'
+    cli.run_tool(tool_main('plot_curves.py'),
+                 [str(tmp_path / 'work'), '--out', str(out)])
+    assert out.is_file()
+    assert 'skipped the unfinished last line' in capsys.readouterr().err
+    (logs / 'scalars.json').write_text('{"iter": 1, "lo\n' + text)
+    with pytest.raises(SystemExit) as ended:
+        cli.run_tool(tool_main('plot_curves.py'),
+                     [str(tmp_path / 'work'), '--out', str(out)])
+    assert ended.value.code == 2
+    assert 'scalars.json:1 is not a JSON record' in capsys.readouterr().err

@@ -11,6 +11,7 @@ they were taken.  One panel per key, one line per work dir.  Default keys:
 ``loss``, ``lr`` and whichever headline metric the runs logged.
 """
 import json
+import sys
 from pathlib import Path
 from typing import Dict, List, Tuple
 
@@ -31,10 +32,18 @@ def read_scalars(work_dir: Path) -> Dict[str, list]:
     series: Dict[str, dict] = {}
     last_train_step = 0
     for path in files:
-        for number, line in enumerate(path.read_text().splitlines(), 1):
+        text = path.read_text()
+        lines = text.splitlines()
+        for number, line in enumerate(lines, 1):
             try:
                 record = json.loads(line)
             except json.JSONDecodeError:
+                if number == len(lines) and not text.endswith('\n'):
+                    # a training still writing its last record
+                    print(f'note: skipped the unfinished last line of '
+                          f'{path} (a training still running?)',
+                          file=sys.stderr)
+                    continue
                 raise cli.ToolError(f'{path}:{number} is not a JSON '
                                     f'record: {line[:60]!r}')
             step = record.get('iter', record.get('step'))

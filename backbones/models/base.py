@@ -236,6 +236,14 @@ class MultiScaleBackbone(BaseModule):
             raise InputError(f'{name} needs inputs of at least '
                              f'{self.min_input_size}x{self.min_input_size} '
                              f'pixels, got {shape}.')
+        weight = next(self.parameters(), None)
+        # autocast casts inputs and weights itself; elsewhere a mismatch
+        # fails deep inside the first conv, naming neither
+        if weight is not None and x.dtype != weight.dtype and \
+                not torch.is_autocast_enabled(x.device.type):
+            raise InputError(f'{name} holds {weight.dtype} weights but got '
+                             f'a {x.dtype} input ({shape}): convert the '
+                             f'input (x.to({weight.dtype})) or the model.')
         if torch.jit.is_tracing() or torch.jit.is_scripting() or \
                 torch.compiler.is_compiling() or x.device.type != 'cpu':
             # Data-dependent checks do not trace; on an accelerator reading
