@@ -10,6 +10,7 @@ keyed by the pinned versions, so later runs only reinstall the package.
 """
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -76,10 +77,17 @@ def test_device_runs_an_artefact_without_torch_or_mm(device_env, tmp_path):
     # installed as a device installs it; no dependency is fetched
     # (--no-deps), and pip check then says whether its requirements (and
     # the runtime's) are met by numpy, OpenCV and onnxruntime alone.
+    # built from a copy: an in-tree build would leave build/ in the clone,
+    # whose stale files a later wheel could pick up
+    source = tmp_path / 'source'
+    shutil.copytree(REPO / 'backbones', source / 'backbones',
+                    ignore=shutil.ignore_patterns('__pycache__'))
+    for name in ('setup.py', 'pyproject.toml', 'README.md', 'LICENSE'):
+        shutil.copy(REPO / name, source / name)
     built = subprocess.run(
         [sys.executable, '-m', 'pip', '--disable-pip-version-check', 'wheel',
          '-q', '--no-deps', '--no-build-isolation', '-w', str(tmp_path),
-         str(REPO)], capture_output=True, text=True)
+         str(source)], capture_output=True, text=True)
     assert built.returncode == 0, built.stderr[-2000:]
     wheel, = tmp_path.glob('mobiledense-*.whl')
     installed = subprocess.run(
