@@ -140,10 +140,10 @@ def _differences(missing, unexpected, mismatched) -> str:
     return '; '.join(parts)
 
 
-def checkpoint_state_dict(path: str, keep: bool = False) -> Tuple[dict, dict]:
+def checkpoint_state_dict(path: str, keep: bool = False) -> dict:
     """The tensor dict of a checkpoint file (``module.`` prefixes of a
-    distributed save stripped) and its ``meta``; read once
-    (:func:`read_checkpoint`, ``keep`` as there), finite.
+    distributed save stripped), read once (:func:`read_checkpoint`,
+    ``keep`` as there), finite.
 
     Raises:
         CheckpointError: and its subclasses, as :func:`read_checkpoint`;
@@ -155,8 +155,7 @@ def checkpoint_state_dict(path: str, keep: bool = False) -> Tuple[dict, dict]:
     check_finite(state_dict, path)
     if state_dict and all(k.startswith('module.') for k in state_dict):
         state_dict = _strip(state_dict, 'module.')
-    meta = raw.get('meta') if isinstance(raw, dict) else None
-    return state_dict, meta if isinstance(meta, dict) else {}
+    return state_dict
 
 
 def _unwrapped(model: torch.nn.Module) -> torch.nn.Module:
@@ -174,36 +173,33 @@ def _check_fit(model: torch.nn.Module, state_dict: dict, path: str) -> None:
 
 
 def check_checkpoint(path: str,
-                     model: Optional[torch.nn.Module] = None) -> dict:
+                     model: Optional[torch.nn.Module] = None) -> None:
     """Check a checkpoint that mmengine's runner will load (``load_from``,
     resume): readable, trusted, finite and, given ``model``, fitting it key
     for key (the runner loads non-strictly and only logs the difference,
     which would train or test random weights).  The object read is kept
-    for the runner's own read.  Returns the checkpoint's ``meta``.
+    for the runner's own read.
 
     Raises:
         CheckpointError: and its subclasses, naming the problem.
     """
-    state_dict, meta = checkpoint_state_dict(path, keep=True)
+    state_dict = checkpoint_state_dict(path, keep=True)
     if model is not None:
         _check_fit(_unwrapped(model), state_dict, path)
-    return meta
 
 
-def load_model_checkpoint(model: torch.nn.Module, path: str) -> dict:
+def load_model_checkpoint(model: torch.nn.Module, path: str) -> None:
     """Load a training checkpoint of a config into its ``model``, key for
-    key, reading the file once.  Returns the checkpoint's ``meta``
-    (mmengine's: ``dataset_meta``, epoch, ...).
+    key, reading the file once.
 
     Raises:
         CheckpointError: and its subclasses, naming the problem; nothing
             is loaded then.
     """
     model = _unwrapped(model)
-    state_dict, meta = checkpoint_state_dict(path)
+    state_dict = checkpoint_state_dict(path)
     _check_fit(model, state_dict, path)
     model.load_state_dict(OrderedDict(state_dict), strict=True)
-    return meta
 
 
 def load_backbone_checkpoint(module: torch.nn.Module, path: str,
