@@ -32,17 +32,18 @@ def _missing(name: str) -> bool:
 # The training side needs all three; a device install has none of them
 _MISSING = [name for name in ('torch', 'mmengine', 'mmcv') if _missing(name)]
 
+# What the training side exports at the top level
+_TRAINING_SIDE = ('AsymmNet', 'EdgeNeXt', 'EMO', 'FeatureInfo', 'LayerNorm2d',
+                  'LeViT', 'MultiScaleBackbone')
+
 if not _MISSING:
     from . import engine  # noqa: F401  (registers the hooks)
-    from .models import (EMO, AsymmNet, EdgeNeXt, FeatureInfo, LayerNorm2d,
-                         LeViT, MultiScaleBackbone)
     from .errors import InputError
-    __all__ = ['AsymmNet', 'EdgeNeXt', 'EMO', 'FeatureInfo', 'InputError',
-               'LayerNorm2d', 'LeViT', 'MultiScaleBackbone']
+    from .models import (  # noqa: F401  (exported: _TRAINING_SIDE)
+        EMO, AsymmNet, EdgeNeXt, FeatureInfo, LayerNorm2d,
+        LeViT, MultiScaleBackbone)
+    __all__ = list(_TRAINING_SIDE) + ['InputError']
 else:
-    _TRAINING_SIDE = ('AsymmNet', 'EdgeNeXt', 'EMO', 'FeatureInfo',
-                      'LayerNorm2d', 'LeViT', 'MultiScaleBackbone')
-
     def __getattr__(name):
         if name not in _TRAINING_SIDE:  # submodules: the import system's
             raise AttributeError(name)
