@@ -7,6 +7,7 @@ what is particular to it (golden outputs, parameter counts, sizes, widths).
 Expected channels and strides are the published ones
 (docs/reference/published.md), not read back from the models.
 """
+import contextlib
 import math
 from typing import Callable, Dict, NamedTuple, Tuple
 
@@ -15,6 +16,7 @@ import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from backbones import EMO, AsymmNet, EdgeNeXt, LeViT
+from backbones.models.folding import at_most_4d
 from helpers import randomise
 from standin import load_manifest, save_standin, standin_state_dict
 
@@ -322,11 +324,14 @@ def test_deploy_equals_eager(case):
     deployed.load_state_dict(eager.state_dict())
     deployed.switch_to_deploy()
     assert batchnorm_after_conv_or_linear(deployed) == []
-    for size in ((224, 224), (97, 131)):
-        x = torch.randn(1, 3, *size)
-        with torch.no_grad():
-            expected, outputs = eager(x), deployed(x)
-        for index, (want, got) in enumerate(zip(expected, outputs)):
-            torch.testing.assert_close(
-                got, want, rtol=1e-5, atol=1e-5 * want.abs().max(),
-                msg=f'map {index} at {size}')
+    # each deploy formulation: the default, and ncnn's at most 4 dims
+    for formulation in ('deploy', 'at most 4 dims'):
+        for size in ((224, 224), (97, 131)):
+            x = torch.randn(1, 3, *size)
+            with torch.no_grad(), at_most_4d(deployed) if \
+                    formulation != 'deploy' else contextlib.nullcontext():
+                expected, outputs = eager(x), deployed(x)
+            for index, (want, got) in enumerate(zip(expected, outputs)):
+                torch.testing.assert_close(
+                    got, want, rtol=1e-5, atol=1e-5 * want.abs().max(),
+                    msg=f'{formulation}: map {index} at {size}')

@@ -7,7 +7,7 @@ import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from backbones import EMO
-from backbones.models.emo import tokens_to_map, window_tokens
+from backbones.models.emo_attention import tokens_to_map, window_tokens
 from helpers import REPO
 from standin import load_manifest, standin_state_dict
 

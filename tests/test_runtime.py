@@ -253,14 +253,16 @@ def test_undecodable_image_is_named(ort_detector, tmp_path):
         model(np.zeros((8, 8), np.float32))
 
 
-def test_model_a_backend_cannot_express_writes_nothing(tmp_path):
-    """EMO's eager windows use 6-D tensors: without its deploy-time
-    formulation ncnn has no layer for them, and the deploy stops naming the
-    op and the backend before anything is written."""
+def test_model_a_backend_cannot_express_writes_nothing(tmp_path,
+                                                       monkeypatch):
+    """EMO's deploy windows use 6-D tensors: without its 4-D formulation
+    ncnn has no layer for them, and the deploy stops naming the op and the
+    backend before anything is written."""
+    import contextlib
+
+    import backbones.export.backends.ncnn as ncnn_export
     cfg, model = deployed_model(DETECTORS['EMO'])
-    for block in model.backbone.modules():
-        if getattr(block, 'in_4d', False):
-            block.in_4d = False
+    monkeypatch.setattr(ncnn_export, 'at_most_4d', contextlib.nullcontext)
     out = tmp_path / 'artefact'
     with pytest.raises(ExportError) as info:
         deploy(model, cfg, 'ncnn', str(out), SIZE, source={},

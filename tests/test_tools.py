@@ -140,22 +140,33 @@ def test_benchmark_table_modes_and_agreement(tmp_path):
     result = run_tool(
         'benchmark.py', 'backbone:AsymmNet:small:widen_factor=0.35',
         'python:peer_models:tiny:8', '--python-path', tmp_path, '--modes',
-        'eager', 'deploy', 'onnxruntime-network', '--sizes', '64', '--reps', '2',
-        '--warmup', '1', '--threads', '1', '--json', out, timeout=300)
+        'eager', 'deploy', 'onnxruntime-network', 'openvino-network',
+        '--sizes', '64', '--reps', '2', '--warmup', '1', '--threads', '1',
+        '--profile', '--json', out, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert 'share of matmul rate' in result.stdout
     rows = json.loads(out.read_text())['rows']
+    modes = ('eager', 'deploy', 'onnxruntime-network', 'openvino-network')
     assert [(r['model'].split()[0], r['mode']) for r in rows] == [
         (m, mode) for m in ('AsymmNet:small:widen_factor=0.35',
-                            'peer_models:tiny:8')
-        for mode in ('eager', 'deploy', 'onnxruntime-network')]
+                            'peer_models:tiny:8') for mode in modes]
+    # the runtimes' own profilers, per operator type, for runtime modes
+    for row in rows:
+        assert (row['op_times'] is not None) == row['mode'].endswith(
+            '-network'), row
+    assert set(rows[-1]['op_times']) <= {'Conv', 'Convolution', 'Reorder',
+                                         'ReorderInput', 'ReorderOutput'}
+    assert 'Conv' in rows[-2]['op_times'] and all(
+        t > 0 for t in rows[-2]['op_times'].values())
+    assert '| peer_models:tiny:8 64x64 | onnxruntime-network |' in \
+        result.stdout.split('Where the time goes')[1]
     for row in rows:
         assert row['median_ms'] > 0 and row['gmacs'] > 0
         assert 0 < row['matmul_share'] < 1
-    # deploy and onnxruntime agree with the eager model they come from
+    # deploy and the runtimes agree with the eager model they come from
     assert rows[0]['max_rel_diff'] is None
-    assert all(r['max_rel_diff'] < 1e-4 for r in rows[1:3])
-    assert rows[4]['max_rel_diff'] < 1e-4 and rows[4]['vs'].startswith(
+    assert all(r['max_rel_diff'] < 1e-4 for r in rows[1:4])
+    assert rows[5]['max_rel_diff'] < 1e-4 and rows[5]['vs'].startswith(
         'peer_models')
 
 

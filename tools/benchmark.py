@@ -1,7 +1,8 @@
 """Time models side by side: configs, backbones, or any PyTorch model.
 
     python tools/benchmark.py SPEC [SPEC ...] [--sizes S [S ...] | --shape H W]
-        [--modes eager deploy onnxruntime-network] [--batch N] [--threads N]
+        [--modes eager deploy onnxruntime-network openvino-network ...]
+        [--profile] [--batch N] [--threads N]
         [--reps N] [--warmup N] [--device cpu|cuda] [--fp16]
         [--backbone-only] [--json OUT.json] [--write-docs NAME]
         [--python-path DIR]
@@ -40,6 +41,11 @@ def parse_args(argv=None):
                         'eager/deploy through mmdet/mmseg inference, '
                         'artefact:* modes deployed on the fly (random '
                         'weights; int8 calibrated on random images)')
+    parser.add_argument('--profile', action='store_true',
+                        help="after the timing, run the runtime modes "
+                        "again under the runtime's own profiler and print "
+                        'their time per operator type (onnxruntime, '
+                        'OpenVINO; ncnn has none in Python)')
     parser.add_argument('--batch', type=cli.positive_int,
                         help="images per call (default 1; with --train the "
                         "config's training batch size)")
@@ -77,7 +83,7 @@ def main(argv=None):
     import torch
 
     from backbones.benchmark import (Settings, benchmark, markdown,
-                                     train_split)
+                                     profile_markdown, train_split)
     if args.threads:
         torch.set_num_threads(args.threads)
     settings = Settings(
@@ -86,6 +92,7 @@ def main(argv=None):
         threads=args.threads or 0, reps=args.reps, warmup=args.warmup,
         rewarm=args.rewarm, fp16=args.fp16, backbone_only=args.backbone_only,
         python_path=args.python_path, cfg_options=args.cfg_options,
+        profile=args.profile,
         device=args.device or ('cuda' if torch.cuda.is_available() else
                                'cpu'))
     if args.train:
@@ -97,6 +104,8 @@ def main(argv=None):
     settings.batch = settings.batch or 1
     rows, header = benchmark(settings)
     text = markdown(rows, header)
+    if args.profile:
+        text += '\n\nWhere the time goes:\n\n' + profile_markdown(rows)
     print(text)
     if args.json:
         with open(args.json, 'w') as handle:

@@ -6,8 +6,10 @@ or with ``backbone_only`` its backbone), ``backbone:TYPE:ARCH[:k=v,...]``
 ``FUNCTION(ARG)`` returns, e.g. another implementation to compare with).
 
 Modes of networks (no pre- or post-processing): ``eager`` and ``deploy``
-(PyTorch, BatchNorm folded for deploy) and ``onnxruntime-network`` (the
-deploy network exported to ONNX, run by onnxruntime).  End to end (an
+(PyTorch, BatchNorm folded for deploy) and ``BACKEND-network`` (the deploy
+network converted as ``tools/deploy.py`` converts it, static size, fp32,
+run by that runtime's session: ``onnxruntime-network``,
+``openvino-network``, ``ncnn-network``).  End to end (an
 image to boxes or masks), configs only: ``eager`` and ``deploy`` through
 mmdet's / mmseg's inference API, and ``artefact:BACKEND[-int8]``, the
 artefacts ``tools/deploy.py`` writes, run by :mod:`backbones.runtime`.
@@ -27,10 +29,11 @@ from ..analysis import RawForward, flop_analyzer
 from ..config import (build_backbone, build_model, check_channels,
                       load_config, test_input_shape, test_resize_step)
 from ..errors import UsageError
-from ..export.onnx import FlatOutputs, export_module
-from ..runtime.sessions import BACKENDS
+from ..export.onnx import FlatOutputs
+from ..runtime.sessions import BACKENDS, backend_module
 
-NETWORK_MODES = ('eager', 'deploy', 'onnxruntime-network')
+NETWORK_MODES = ('eager', 'deploy') + tuple(f'{backend}-network'
+                                            for backend in BACKENDS)
 ARTEFACT_MODES = tuple(f'artefact:{backend}{precision}' for backend in
                        BACKENDS for precision in ('', '-int8'))
 
@@ -53,16 +56,21 @@ class Settings:
     backbone_only: bool = False
     python_path: Sequence[str] = field(default_factory=list)
     cfg_options: Optional[dict] = None
+    profile: bool = False  # the runtimes' profilers, per operator type
 
 
 class Entry:
     """One model under one mode, with its input and timings."""
 
-    def __init__(self, name: str, mode: str, module, inputs, macs):
+    def __init__(self, name: str, mode: str, module, inputs, macs,
+                 profiled=None):
+        """``profiled()``: a new callable like ``module`` whose runtime
+        profiles (``.session.op_times()``); None where there is none."""
         self.name, self.mode, self.module = name, mode, module
-        self.inputs, self.macs = inputs, macs
+        self.inputs, self.macs, self.profiled = inputs, macs, profiled
         self.times: List[float] = []
         self.outputs = None
+        self.op_times = None  # {op type: seconds per call}, once profiled
 
     def __call__(self):
         return self.module(self.inputs)
@@ -104,18 +112,41 @@ def deployed(module: nn.Module) -> nn.Module:
     return switch_model_to_deploy(copy.deepcopy(module))
 
 
-def onnx_runner(module: nn.Module, inputs: torch.Tensor, threads: int):
-    """A callable running ``module`` exported to ONNX in onnxruntime (the
-    runtime's own session set-up)."""
-    from ..runtime.sessions.onnxruntime import inference_session
-    path = tempfile.NamedTemporaryFile(suffix='.onnx', delete=False).name
-    try:
-        export_module(FlatOutputs(module), inputs, path)
-        session = inference_session(path, threads)
-    finally:
-        os.unlink(path)
-    feed = {'input': inputs.numpy()}
-    return lambda _: [torch.from_numpy(o) for o in session.run(None, feed)]
+class NetworkRunner:
+    """``module`` converted for ``backend`` (the export side's converter,
+    fp32, the size of ``inputs``) and run by its runtime session; calls
+    return torch tensors like the module's flattened outputs."""
+
+    def __init__(self, backend: str, module: nn.Module,
+                 inputs: torch.Tensor, threads: int):
+        from ..export.backends import export_backend
+        self.backend, self.threads = backend, threads
+        self.folder = tempfile.mkdtemp(prefix=f'benchmark-{backend}-')
+        flat = FlatOutputs(module)
+        with torch.no_grad():
+            count = len(flat(inputs))
+        outputs = [f'output{i}' for i in range(count)]
+        self.manifest = dict(
+            files=export_backend(backend).convert(
+                flat, (inputs, ), self.folder, ['input'], outputs, False),
+            precision='fp32', output_ndims=[o.dim() for o in flat(inputs)],
+            input=dict(name='input', size=list(inputs.shape[2:])))
+        self.feed = {'input': inputs.numpy()}
+        self.session = self.profiled_session(False)
+
+    def profiled_session(self, profile: bool = True):
+        return backend_module(self.backend).Session(
+            self.folder, self.manifest, self.threads, profile)
+
+    def __call__(self, _inputs, session=None):
+        return [torch.from_numpy(o) for o in
+                (session or self.session).run(self.feed)]
+
+    def profiled(self):
+        session = self.profiled_session()
+        runner = lambda inputs: self(inputs, session)  # noqa: E731
+        runner.session = session
+        return runner
 
 
 def count_macs(module: nn.Module, inputs: torch.Tensor) -> Optional[int]:
@@ -154,10 +185,12 @@ def network_entries(settings: Settings, device) -> List[Entry]:
                 else:
                     if device.type != 'cpu':
                         raise UsageError(f'{mode} runs on CPU')
-                    runner = onnx_runner(deployed(module), inputs,
-                                         torch.get_num_threads())
-                entries.append(Entry(f'{name} {size[0]}x{size[1]}', mode,
-                                     runner, inputs, macs))
+                    runner = NetworkRunner(
+                        mode[:-len('-network')], deployed(module), inputs,
+                        settings.threads)
+                entries.append(Entry(
+                    f'{name} {size[0]}x{size[1]}', mode, runner, inputs,
+                    macs, getattr(runner, 'profiled', None)))
     return entries
 
 
@@ -168,7 +201,7 @@ def end_to_end_entries(settings: Settings) -> List[Entry]:
 
     from ..export.artefact import deploy, leaves_size_free
     from ..export.quantize import prepared_inputs, quantizer
-    from ..runtime import load
+    from ..runtime import DeployedModel, load
     unknown = set(settings.modes) - set(ARTEFACT_MODES) - {'eager',
                                                            'deploy'}
     if unknown:
@@ -213,6 +246,8 @@ def end_to_end_entries(settings: Settings) -> List[Entry]:
             deploy(folded, cfg, backend, folder, size, source={},
                    quantize=quantize, report=lambda line: None,
                    free_size=leaves_size_free(cfg, backend, False))
-            entries.append(Entry(name, mode, load(folder, settings.threads),
-                                 image, None))
+            entries.append(Entry(
+                name, mode, load(folder, settings.threads), image, None,
+                lambda folder=folder: DeployedModel(
+                    folder, settings.threads, profile=True)))
     return entries

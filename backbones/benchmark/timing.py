@@ -19,9 +19,10 @@ from typing import List, Optional, Tuple
 
 import torch
 
-from ..errors import UsageError
+from ..errors import ArtefactError, UsageError
 from ..export.compare import relative_differences
 from ..export.onnx import flatten_outputs
+from ..runtime.sessions import LAYOUT_OPS
 from .entries import Entry, Settings, end_to_end_entries, network_entries
 
 
@@ -76,6 +77,44 @@ def time_entries(entries: List[Entry], settings: Settings, device) -> None:
                 entry.times.append(time.perf_counter() - start)
 
 
+def profile_entries(entries: List[Entry], settings: Settings) -> None:
+    """Each entry whose runtime has a profiler is run again by a profiling
+    copy of itself (after the timing, so the profiler's own cost stays
+    out of the times), ``warmup + reps`` calls: ``entry.op_times``,
+    seconds per call by operator type."""
+    calls = settings.warmup + settings.reps
+    for entry in entries:
+        if entry.profiled is None:
+            continue
+        try:
+            runner = entry.profiled()
+        except ArtefactError:  # a runtime without a profiler (ncnn)
+            continue
+        for _ in range(calls):
+            runner(entry.inputs)
+        entry.op_times = {op: seconds / calls for op, seconds in
+                          runner.session.op_times().items()}
+
+
+def profile_markdown(rows: List[dict], top: int = 8) -> str:
+    """Per profiled row: the runtime's operator time, the share of it in
+    layout operators (``LAYOUT_OPS``) and the largest shares by type."""
+    lines = ['| model | mode | ms in operators | layout ops | largest '
+             'shares (runtime profiler) |', '|---|---|---|---|---|']
+    for row in rows:
+        times = row.get('op_times')
+        if not times:
+            continue
+        total = sum(times.values())
+        layout = sum(t for op, t in times.items() if op in LAYOUT_OPS)
+        largest = sorted(times.items(), key=lambda kv: -kv[1])[:top]
+        shares = ', '.join(f'{op} {t / total:.1%}' for op, t in largest)
+        lines.append(f"| {row['model']} | {row['mode']} | "
+                     f"{total * 1e3:.2f} | {layout / total:.1%} | "
+                     f"{shares} |")
+    return '\n'.join(lines)
+
+
 def table_rows(entries: List[Entry], batch: int, rate: float) -> List[dict]:
     rows = []
     for entry in entries:
@@ -92,7 +131,7 @@ def table_rows(entries: List[Entry], batch: int, rate: float) -> List[dict]:
             gmacs=None if entry.macs is None else entry.macs / 1e9,
             matmul_share=None if entry.macs is None else
             entry.macs / median / rate,
-            max_rel_diff=diff,
+            max_rel_diff=diff, op_times=entry.op_times,
             vs=None if reference is entry else reference.name + ' ' +
             reference.mode))
     return rows
@@ -146,6 +185,8 @@ def benchmark(settings: Settings) -> Tuple[List[dict], str]:
     rate = matmul_rate(device)
     time_entries(entries, settings, device)
     rate = max(rate, matmul_rate(device))
+    if settings.profile:
+        profile_entries(entries, settings)
     rows = table_rows(entries, settings.batch, rate)
     where = f'{machine(device)}; ' + (
         f'{torch.get_num_threads()} threads' if device.type == 'cpu' else

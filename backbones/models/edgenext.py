@@ -211,6 +211,10 @@ class EncoderBlock(nn.Module):
     A subclass builds ``norm`` (:func:`token_norm`), ``mlp``
     (:class:`PointwiseMLP`), ``drop_path`` and sets ``bn_hs``.
     """
+    # tokens of at most 3 dims (ncnn): pnnx turns a linear layer on a 4-D
+    # tensor into reshape - Gemm - reshape-like-a-blob, and ncnn's
+    # reshape-like ran SSDLite-EdgeNeXt-XXS 16x slower than OpenVINO
+    in_4d = False
 
     def mlp_residual(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """``x``, ``y``: ``(N, C, H, W)`` -> ``(N, C, H, W)``.
@@ -218,6 +222,12 @@ class EncoderBlock(nn.Module):
         BN normalises the NCHW map before the permute to channels last, LN
         the channels-last view after it.
         """
+        if self.in_4d:
+            n, c, h, w = sizes(y)  # models.tracing
+            y = self.norm(y).flatten(2).transpose(1, 2) if self.bn_hs else \
+                self.norm(y.flatten(2).transpose(1, 2))  # (N, HW, C)
+            return self.drop_path(self.mlp(y).transpose(1, 2).reshape(
+                n, c, h, w)).add_(x)
         if self.bn_hs:
             y = self.norm(y).permute(0, 2, 3, 1)
         else:

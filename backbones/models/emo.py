@@ -21,6 +21,8 @@ from mmengine.registry import MODELS
 
 from .base import (FeatureInfo, MultiScaleBackbone, drop_path, per_stage,
                    rename_official_keys, resolve_arch)
+from .emo_attention import (attention_in_tokens, tokens_to_map,
+                            tokens_to_map_4d, window_tokens, window_tokens_4d)
 from .folding import fold_bn_into_next
 from .layers import SqueezeExcite
 from .tracing import sizes, sizes_are_free
@@ -54,80 +56,6 @@ default_arch_settings = dict(
 )
 required_arch_keys = ('depths', 'dims', 'expand_ratios', 'head_dims')
 NORM_EPS = 1e-6  # every norm of the official model, BN and LN alike
-
-
-def window_tokens(x: torch.Tensor, window: Tuple[int, int]) -> torch.Tensor:
-    """Tokens of strided (grid) windows of a map whose size they divide.
-
-    Window ``(i, j)`` gathers the pixels ``(i + a * grid_h, j + b * grid_w)``
-    for ``a < window_h, b < window_w``: each window samples the whole map on
-    a grid instead of covering a local square.
-
-    Args:
-        x: ``(N, C, window_h * grid_h, window_w * grid_w)``, best in the
-            channels-last memory format (then only the final reshape
-            copies).
-        window: ``(window_h, window_w)``.
-
-    Returns:
-        ``(N * grid_h * grid_w, window_h * window_w, C)``, windows in
-        ``(n, i, j)`` order, tokens in ``(a, b)`` order.
-    """
-    n, c, h, w = x.shape
-    wh, ww = window
-    x = x.permute(0, 2, 3, 1).reshape(n, wh, h // wh, ww, w // ww, c)
-    return x.permute(0, 2, 4, 1, 3, 5).reshape(-1, wh * ww, c)
-
-
-def tokens_to_map(tokens: torch.Tensor, window: Tuple[int, int],
-                  size: Tuple[int, int]) -> torch.Tensor:
-    """Inverse of :func:`window_tokens`.
-
-    Args:
-        tokens: ``(N * grid_h * grid_w, window_h * window_w, C)``.
-        window: ``(window_h, window_w)``.
-        size: ``(window_h * grid_h, window_w * grid_w)``.
-
-    Returns:
-        ``(N, C, H, W)`` in the channels-last memory format.
-    """
-    (wh, ww), (h, w) = window, size
-    gh, gw = h // wh, w // ww
-    c = tokens.shape[-1]
-    x = tokens.reshape(-1, gh, gw, wh, ww, c).permute(0, 3, 1, 4, 2, 5)
-    # With a single window the reshape is a view whose strides convs do not
-    # recognise as channels-last (they would fall back to a slow kernel).
-    return x.reshape(-1, h, w, c).permute(0, 3, 1, 2).contiguous(
-        memory_format=torch.channels_last)
-
-
-def window_tokens_4d(x: torch.Tensor,
-                     window: Tuple[int, int]) -> torch.Tensor:
-    """:func:`window_tokens` through tensors of at most 4 dimensions (ncnn's
-    limit), for deploy mode: the same tokens in the same order.
-
-    ``(N, C, H, W) -> (N * grid_h * grid_w, window_h * window_w, C)``.
-    """
-    n, c, h, w = x.shape
-    (wh, ww), gh, gw = window, h // window[0], w // window[1]
-    x = x.reshape(n * c * wh, gh, ww, gw).permute(0, 2, 1, 3)
-    x = x.reshape(n, c, wh * ww, gh * gw).permute(0, 3, 2, 1)
-    return x.reshape(n * gh * gw, wh * ww, c)
-
-
-def tokens_to_map_4d(tokens: torch.Tensor, window: Tuple[int, int],
-                     size: Tuple[int, int]) -> torch.Tensor:
-    """:func:`tokens_to_map` through tensors of at most 4 dimensions.
-
-    ``(N * grid_h * grid_w, window_h * window_w, C) -> (N, C, H, W)``.
-    """
-    (wh, ww), (h, w) = window, size
-    gh, gw = h // wh, w // ww
-    c = tokens.shape[-1]
-    x = tokens.reshape(-1, gh * gw, wh * ww, c).permute(0, 3, 2, 1)
-    n = x.shape[0]
-    x = x.reshape(n * c * wh, ww, gh, gw).permute(0, 2, 1, 3)
-    return x.reshape(n, c, h, w)
 
 
 class InvertedResidualMobileBlock(nn.Module):
@@ -173,8 +101,8 @@ class InvertedResidualMobileBlock(nn.Module):
         self.norm = build_norm_layer(norm_cfg, in_channels)[1] \
             if norm_cfg is not None else nn.Identity()
         self.use_attention = use_attention
-        # deploy mode computes attention through tensors of at most 4 dims
-        self.in_4d = False
+        # deploy formulations (self.attention)
+        self.in_tokens = self.in_4d = False
         if use_attention:
             if in_channels % head_dim:
                 raise ValueError(
@@ -205,14 +133,17 @@ class InvertedResidualMobileBlock(nn.Module):
         self.drop_path = drop_path(drop_path_rate)
 
     def attention(self, x: torch.Tensor) -> torch.Tensor:
-        """Windowed self-attention whose values are the input itself.
+        """Pre-norm, then windowed self-attention whose values are the
+        normalised input itself.
 
         ``(N, C, H, W) -> (N, C, H, W)``.  The zero padding added for
         windows happens after the norm and is not masked: padded positions
         take part as keys (the qk conv bias makes them non-zero) with zero
         values, as in the official model.  The 1x1 qk conv commutes with
         the window rearrangement, so it runs once on the padded map rather
-        than on a batch of small windows.
+        than on a batch of small windows.  Three formulations
+        (:mod:`backbones.models.emo_attention`): eager, deploy (``in_tokens``)
+        and deploy in at most 4 dims (``in_4d``, ncnn).
         """
         c, (h, w) = int(x.shape[1]), sizes(x, 2)  # models.tracing
         window = (h, w) if self.window_size <= 0 else \
@@ -220,10 +151,18 @@ class InvertedResidualMobileBlock(nn.Module):
         pad_h, pad_w = (-h) % window[0], (-w) % window[1]
         # a free input size pads by an amount known only at run time
         padding = sizes_are_free() or bool(pad_h or pad_w)
-        if padding:
-            x = F.pad(x, (0, pad_w, 0, pad_h))
         padded = (h + pad_h, w + pad_w)
         heads = self.num_heads
+        if self.in_tokens and not self.in_4d:
+            layer_norm = isinstance(self.norm, nn.LayerNorm)
+            out = attention_in_tokens(
+                x if layer_norm else self.norm(x),
+                self.norm if layer_norm else None, self.qk.conv, heads,
+                self.scale, window, padded, padding)
+            return out[:, :, :h, :w] if padding else out
+        x = self.norm(x)
+        if padding:
+            x = F.pad(x, (0, pad_w, 0, pad_h))
         if self.in_4d:
             qk = self.qk(x)
             # (B, T, C) -> (B, heads, T, head_dim), one map at a time
@@ -255,9 +194,7 @@ class InvertedResidualMobileBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = x
-        x = self.norm(x)
-        if self.use_attention:
-            x = self.attention(x)
+        x = self.attention(x) if self.use_attention else self.norm(x)
         x = self.v(x)
         if self.use_skip:
             x = x + self.se(self.conv_local(x))
@@ -271,8 +208,9 @@ class InvertedResidualMobileBlock(nn.Module):
     def fold_for_deploy(self) -> None:
         """Deploy mode: a BatchNorm pre-norm without attention after it
         (stages 1-2) goes into the 1x1 ``v`` conv that alone reads it;
-        attention runs through tensors of at most 4 dims."""
-        self.in_4d = self.use_attention
+        attention runs on tokens (``in_4d`` when the export asks for at
+        most 4 dims: :func:`backbones.models.folding.at_most_4d`)."""
+        self.in_tokens = self.use_attention
         if isinstance(self.norm, nn.BatchNorm2d) and \
                 not self.use_attention and isinstance(self.v, ConvModule):
             fold_bn_into_next(self.norm, self.v.conv)

@@ -12,7 +12,8 @@ detectors and segmentors when a config sets ``deploy = True`` (through
 same function up to float rounding (tested to 1e-5 relative against the
 eager model).
 """
-from typing import Optional
+import contextlib
+from typing import Iterator, Optional
 
 import torch
 import torch.nn as nn
@@ -116,3 +117,21 @@ def _switch_to_deploy(module: nn.Module) -> None:
             _switch_to_deploy(child)
     else:
         fold_batchnorms(module)
+
+
+@contextlib.contextmanager
+def at_most_4d(module: nn.Module) -> Iterator[nn.Module]:
+    """Within the block, every deploy-mode block of ``module`` that has a
+    formulation through tensors of at most 4 dims (an ``in_4d`` switch)
+    uses it: what an export to ncnn needs.  Restored afterwards, so one
+    deployed model serves every runtime.  Each formulation computes the
+    same function (the backbone contract test)."""
+    blocks = [m for m in module.modules() if hasattr(m, 'in_4d')]
+    before = [m.in_4d for m in blocks]
+    for block in blocks:
+        block.in_4d = True
+    try:
+        yield module
+    finally:
+        for block, value in zip(blocks, before):
+            block.in_4d = value

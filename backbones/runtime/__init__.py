@@ -24,15 +24,17 @@ class DeployedModel:
     """An artefact folder ready to run; call it on an image."""
 
     def __init__(self, folder: str, threads: int = 0,
-                 manifest: dict = None):
+                 manifest: dict = None, profile: bool = False):
         """``manifest`` replaces the folder's (while an artefact is being
-        written); by default the folder's is read and checked."""
+        written); by default the folder's is read and checked.
+        ``profile``: the runtime's profiler counts, ``session.op_times()``
+        reads (:mod:`backbones.runtime.sessions`)."""
         self.folder = folder
         self.manifest = manifest or read_manifest(folder)
         self.task = self.manifest['task']
         self.classes = tuple(self.manifest['classes'])
         self.session = backend_module(self.manifest['backend']).Session(
-            folder, self.manifest, threads)
+            folder, self.manifest, threads, profile)
 
     def run_graph(self, inputs):
         """The graph alone on prepared inputs: a ``(1, 3, H, W)`` array,

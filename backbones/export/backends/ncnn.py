@@ -10,6 +10,7 @@ from typing import Dict, List, Sequence
 import torch.nn as nn
 
 from ...errors import ExportError
+from ...models.folding import at_most_4d
 
 FREE_SIZE = False
 INT8 = None
@@ -37,14 +38,15 @@ def convert(graph: nn.Module, example: tuple, folder: str,
     param, weights = osp.join(folder, 'model.ncnn.param'), \
         osp.join(folder, 'model.ncnn.bin')
     try:
-        pnnx.export(graph, osp.join(work, 'model.pt'), example[:1],
-                    ncnnparam=param, ncnnbin=weights,
-                    pnnxparam=osp.join(work, 'model.pnnx.param'),
-                    pnnxbin=osp.join(work, 'model.pnnx.bin'),
-                    pnnxpy=osp.join(work, 'model_pnnx.py'),
-                    pnnxonnx=osp.join(work, 'model.pnnx.onnx'),
-                    ncnnpy=osp.join(work, 'model_ncnn.py'), fp16=False,
-                    check_trace=False)
+        with at_most_4d(graph):  # ncnn tensors have at most 4 dims
+            pnnx.export(graph, osp.join(work, 'model.pt'), example[:1],
+                        ncnnparam=param, ncnnbin=weights,
+                        pnnxparam=osp.join(work, 'model.pnnx.param'),
+                        pnnxbin=osp.join(work, 'model.pnnx.bin'),
+                        pnnxpy=osp.join(work, 'model_pnnx.py'),
+                        pnnxonnx=osp.join(work, 'model.pnnx.onnx'),
+                        ncnnpy=osp.join(work, 'model_ncnn.py'), fp16=False,
+                        check_trace=False)
     except SyntaxError:
         pass  # pnnx's own Python re-export of the graph; ncnn files are out
     finally:

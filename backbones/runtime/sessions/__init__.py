@@ -1,7 +1,10 @@
 """The runtimes an artefact can run on, one module per runtime: each has
 ``FILES`` (the roles of the files its artefacts hold) and ``Session(folder,
 manifest, threads)`` with ``run(inputs) -> [outputs]`` for the graph's
-inputs by name (the ``(1, 3, H, W)`` float32 image first).  A module
+inputs by name (the ``(1, 3, H, W)`` float32 image first); built with
+``profile=True``, ``op_times()`` gives the seconds the runtime's own
+profiler counted per operator type over the runs so far (a runtime
+without a profiler raises :class:`ArtefactError`).  A module
 imports its runtime only when a session is built, so an artefact needs just
 its own.  Adding a runtime: a module here, one in
 :mod:`backbones.export.backends`, and its name in :data:`BACKENDS`."""
@@ -11,6 +14,14 @@ from types import ModuleType
 from ...errors import ArtefactError
 
 BACKENDS = ('onnxruntime', 'openvino', 'ncnn')
+
+# layout operators: transposes, reorders, reshapes, slices, splits and
+# pads, by the names the runtimes give them after their graph passes (a
+# concatenation is an architecture's, not a formulation's, and not here)
+LAYOUT_OPS = frozenset((
+    'Transpose', 'Reorder', 'ReorderInput', 'ReorderOutput', 'Reshape',
+    'Squeeze', 'Unsqueeze', 'Flatten', 'Slice', 'StridedSlice', 'Split',
+    'VariadicSplit', 'Pad'))
 
 
 def backend_module(backend: str, package: str = __name__,

@@ -13,7 +13,12 @@ FILES = ('param', 'bin')
 
 
 class Session:
-    def __init__(self, folder: str, manifest: dict, threads: int = 0):
+    def __init__(self, folder: str, manifest: dict, threads: int = 0,
+                 profile: bool = False):
+        if profile:
+            # ncnn prints per-layer times only when built with
+            # NCNN_BENCHMARK, and its Python binding returns none
+            raise ArtefactError('ncnn has no per-layer profiler in Python')
         ncnn = require_runtime('ncnn', 'ncnn')
         self.ncnn = ncnn
         self.net = ncnn.Net()

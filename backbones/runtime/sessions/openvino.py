@@ -1,10 +1,11 @@
 """OpenVINO (CPU plugin, f32 arithmetic): ``xml``/``bin`` are the IR files."""
 import os.path as osp
-from collections import OrderedDict
-from typing import List
+from collections import Counter, OrderedDict
+from typing import Dict, List
 
 import numpy as np
 
+from ...errors import ArtefactError
 from . import require_runtime
 
 # what the artefact folder holds, by role (manifest ``files``)
@@ -14,7 +15,8 @@ FILES = ('xml', 'bin')
 class Session:
     COMPILED_SIZES = 16  # kept when compiling per input size
 
-    def __init__(self, folder: str, manifest: dict, threads: int = 0):
+    def __init__(self, folder: str, manifest: dict, threads: int = 0,
+                 profile: bool = False):
         ov = require_runtime('openvino', 'openvino')
         core = ov.Core()
         # f32 arithmetic: on CPUs with bf16 OpenVINO would otherwise compute
@@ -24,6 +26,10 @@ class Session:
                   'PERFORMANCE_HINT': 'LATENCY'}
         if threads:
             config['INFERENCE_NUM_THREADS'] = threads
+        # per-layer counters, summed per layer type over the runs
+        self.profile = Counter() if profile else None
+        if profile:
+            config['PERF_COUNT'] = True
         model = core.read_model(osp.join(folder, manifest['files']['xml']),
                                 osp.join(folder, manifest['files']['bin']))
         self.core, self.model, self.config = core, model, config
@@ -53,5 +59,17 @@ class Session:
     def run(self, inputs: dict) -> List[np.ndarray]:
         request = self.request_for(next(iter(inputs.values())).shape)
         request.infer(inputs)
+        if self.profile is not None:
+            for layer in request.profiling_info:
+                if layer.status.name == 'EXECUTED':
+                    self.profile[layer.node_type] += \
+                        layer.real_time.total_seconds()
         return [request.get_output_tensor(i).data.copy()
                 for i in range(len(request.model_outputs))]
+
+    def op_times(self) -> Dict[str, float]:
+        """Seconds per layer type (OpenVINO's types after its fusions,
+        e.g. ``Subgraph`` for fused element-wise work) over the runs."""
+        if self.profile is None:
+            raise ArtefactError('this session was built without profiling')
+        return dict(self.profile)
