@@ -96,6 +96,24 @@ def malformed_annotations(ws):
     (ws / TRAIN_ANN).write_text('{"images": [')
 
 
+def edited_artefact(field: str, value):
+    """A copy of the committed device artefact with one manifest field
+    (``'input.size'``) set to ``value``."""
+    def edit(ws):
+        folder = ws / 'run' / 'edited_artefact'
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.copytree(REPO / 'tests' / 'fixtures' / 'device_artefact',
+                        folder)
+        manifest = json.loads((folder / 'manifest.json').read_text())
+        *parents, key = field.split('.')
+        node = manifest
+        for parent in parents:
+            node = node[parent]
+        node[key] = value
+        (folder / 'manifest.json').write_text(json.dumps(manifest))
+    return edit
+
+
 def empty_annotations(ws):
     (ws / TRAIN_ANN).write_text(
         json.dumps({'images': [], 'annotations': [], 'categories': []}))
@@ -279,6 +297,22 @@ TOOL_CASES = [
     ('checkpoint-nan-deploy', 'deploy.py',
      [TOY_SSDLITE, '{ws}/nan.pth', '--backend', 'onnxruntime', '--out',
       '{ws}/run/nan_artefact'], None, 'holds NaN or infinite values'),
+    ('manifest-field-wrong-type', 'test.py',
+     [TOY_SSDLITE, 'run/edited_artefact'],
+     edited_artefact('postprocess.iou_threshold', '0.45'),
+     'has 1 wrong field(s): postprocess.iou_threshold = "0.45" (must be a '
+     'number in [0, 1])'),
+    ('manifest-size-not-the-model-file', 'test.py',
+     [TOY_SSDLITE, 'run/edited_artefact'],
+     edited_artefact('input.size', [320, 320]),
+     'model.onnx takes [256, 256] inputs but the manifest says input.size '
+     '[320, 320]'),
+    ('resume-without-optimizer-state', 'train.py',
+     [TOY_SSDLITE, '--resume', '{ws}/good.pth'], None,
+     'good.pth holds weights but no optimizer or scheduler state'),
+    ('load-from-another-model', 'train.py',
+     [TOY_SSDLITE, '--cfg-options', 'load_from={ws}/levit.pth'], None,
+     "of this config (34%): it is another model's checkpoint"),
     ('resume-other-model', 'train.py',
      [TOY_SSDLITE, '--resume', '{ws}/levit.pth'], None,
      'levit.pth does not fit the SingleStageDetector of this config'),

@@ -284,3 +284,13 @@ def test_logit_resize_equals_mmseg(src, dst):
                          align_corners=False)[0]
     np.testing.assert_allclose(resize_logits(logits.numpy(), dst), want,
                                atol=1e-5)
+
+
+def test_best_class_equals_argmax_with_ties():
+    from backbones.runtime.postprocess import best_class
+    rng = np.random.default_rng(0)
+    logits = rng.integers(0, 4, (150, 33, 47)).astype(np.float32)  # ties
+    logits[:, 0, 0] = 3  # all equal: the first class
+    labels = best_class(logits)
+    assert labels.dtype == np.int64
+    np.testing.assert_array_equal(labels, logits.argmax(0))

@@ -119,9 +119,13 @@ def main(argv=None):
         else contextlib.nullcontext()
     with lock:
         runner = cli.build_runner(cfg, strict_data=args.strict_data)
-        if cfg.get('load_from'):  # read once: the runner takes this read
-            cli.check_checkpoint(cfg.load_from, runner.model if
-                                 cfg.get('resume') else None)
+        if cfg.get('load_from') and cfg.get('resume'):
+            # read once: the runner takes this read
+            cli.check_checkpoint(cfg.load_from, runner.model, resume=True)
+        elif cfg.get('load_from'):
+            note = cli.check_fine_tune_source(cfg.load_from, runner.model)
+            if note:
+                print(note, file=sys.stderr)
         train(cfg, runner)
     return runner
 

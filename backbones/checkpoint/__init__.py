@@ -6,7 +6,8 @@ from ..errors import (CheckpointError, CheckpointLayoutError,
                       CheckpointNotFoundError,
                       MXNetParamsError, NonFiniteWeightsError,
                       NotACheckpointError, UntrustedCheckpointError)
-from .loading import (check_checkpoint, check_finite, checkpoint_state_dict,
+from .loading import (check_checkpoint, check_finite, check_fine_tune_source,
+                      checkpoint_state_dict,
                       extract_state_dict, load_backbone_checkpoint,
                       load_model_checkpoint, match_layout, non_finite_tensors)
 from .mxnet_params import is_mxnet_params, read_mxnet_params
@@ -19,6 +20,7 @@ __all__ = ['UNSAFE_ENV', 'CheckpointError', 'CheckpointLayoutError',
            'CheckpointNotFoundError',
            'MXNetParamsError', 'NonFiniteWeightsError', 'NotACheckpointError',
            'UntrustedCheckpointError', 'check_checkpoint', 'check_finite',
+           'check_fine_tune_source',
            'checkpoint_damage', 'checkpoint_state_dict',
            'extract_state_dict', 'install_as_mmengine_loader',
            'is_mxnet_params', 'load_backbone_checkpoint', 'load_file',

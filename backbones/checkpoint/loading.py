@@ -150,7 +150,10 @@ def checkpoint_state_dict(path: str, keep: bool = False) -> dict:
             NotACheckpointError for a file without a tensor dict,
             NonFiniteWeightsError for NaN or Inf weights.
     """
-    raw = read_checkpoint(path, keep=keep)
+    return _state_dict_of(read_checkpoint(path, keep=keep), path)
+
+
+def _state_dict_of(raw, path: str) -> dict:
     state_dict, _ = extract_state_dict(raw, source=path)
     check_finite(state_dict, path)
     if state_dict and all(k.startswith('module.') for k in state_dict):
@@ -172,20 +175,60 @@ def _check_fit(model: torch.nn.Module, state_dict: dict, path: str) -> None:
             f'{_differences(missing, unexpected, mismatched)}.')
 
 
-def check_checkpoint(path: str,
-                     model: Optional[torch.nn.Module] = None) -> None:
+# a load_from that fills less of the model is another model's checkpoint
+MIN_LOADED_SHARE = 0.5
+
+
+def check_checkpoint(path: str, model: Optional[torch.nn.Module] = None,
+                     resume: bool = False) -> None:
     """Check a checkpoint that mmengine's runner will load (``load_from``,
     resume): readable, trusted, finite and, given ``model``, fitting it key
     for key (the runner loads non-strictly and only logs the difference,
-    which would train or test random weights).  The object read is kept
-    for the runner's own read.
+    which would train or test random weights); to ``resume`` from, with
+    the optimizer state a resumed schedule continues from.  The object
+    read is kept for the runner's own read.
 
     Raises:
         CheckpointError: and its subclasses, naming the problem.
     """
-    state_dict = checkpoint_state_dict(path, keep=True)
+    raw = read_checkpoint(path, keep=True)
+    state_dict = _state_dict_of(raw, path)
     if model is not None:
         _check_fit(_unwrapped(model), state_dict, path)
+    if resume and not (isinstance(raw, dict) and 'optimizer' in raw):
+        raise CheckpointLayoutError(
+            f'{path} holds weights but no optimizer or scheduler state (a '
+            f'best_*.pth or converted file): resuming would restart the '
+            f'learning-rate schedule; start from it with load_from instead')
+
+
+def check_fine_tune_source(path: str, model: torch.nn.Module) -> str:
+    """Check a ``load_from`` checkpoint (no resume): at least
+    :data:`MIN_LOADED_SHARE` of the model's tensors must find a tensor of
+    the same key and shape (mmengine loads the rest silently at their
+    initial values).  Returns a note naming what does not load (fine-tuning
+    to another class count leaves the classifier out), '' when it all
+    does.  The object read is kept for the runner's own read.
+
+    Raises:
+        CheckpointLayoutError: almost nothing fits (another model's file).
+    """
+    model = _unwrapped(model)
+    state_dict = checkpoint_state_dict(path, keep=True)
+    expected = {k: v.shape for k, v in model.state_dict().items()}
+    missing, unexpected, mismatched = _compare(expected, state_dict)
+    loaded = len(expected) - len(missing) - len(mismatched)
+    share = loaded / max(len(expected), 1)
+    summary = (f'{path} fills {loaded} of the {len(expected)} tensors of '
+               f'the {type(model).__name__} of this config ({share:.0%})')
+    if share < MIN_LOADED_SHARE:
+        raise CheckpointLayoutError(
+            f'{summary}: it is another model\'s checkpoint; '
+            f'{_differences(missing, unexpected, mismatched)}')
+    if missing or unexpected or mismatched:
+        return (f'note: load_from {summary}; the rest keep their initial '
+                f'values: {_differences(missing, unexpected, mismatched)}')
+    return 
 
 
 def load_model_checkpoint(model: torch.nn.Module, path: str) -> None:

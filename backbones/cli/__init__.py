@@ -13,7 +13,8 @@ below (configs, checkpoints, models, export, runtime) never imports it:
 Tools write ``from backbones import cli`` and call ``cli.NAME``; the
 library functions they use most are re-exported here.
 """
-from ..checkpoint import check_checkpoint, load_model_checkpoint
+from ..checkpoint import (check_checkpoint, check_fine_tune_source,
+                          load_model_checkpoint)
 from ..config import (build_backbone, build_model, build_model_with_weights,
                       check_channels, load_config)
 from ..engine.runner import build_runner
@@ -32,7 +33,8 @@ __all__ = [
     'ArgumentParser', 'ToolError', 'add_common_args', 'add_data_args',
     'add_launcher_args', 'apply_unsafe_load', 'build_backbone',
     'build_model', 'build_model_with_weights', 'build_runner',
-    'check_channels', 'check_checkpoint', 'check_score_thr',
+    'check_channels', 'check_checkpoint', 'check_fine_tune_source',
+    'check_score_thr',
     'check_torchvision', 'default_work_dir', 'keep_freed_memory',
     'latest_good_checkpoint', 'load_config', 'load_model_checkpoint',
     'load_run_config', 'non_negative_int', 'positive_float', 'positive_int',

@@ -29,7 +29,8 @@ Fields (written by :mod:`backbones.export.artefact`)::
 import hashlib
 import json
 import os.path as osp
-from typing import Dict
+from numbers import Real
+from typing import Callable, Dict, List, Tuple
 
 from ..errors import ArtefactError
 from .sessions import backend_module
@@ -40,6 +41,91 @@ MANIFEST = 'manifest.json'
 REQUIRED = ('format', 'format_version', 'task', 'backend', 'precision',
             'files', 'sha256', 'input', 'preprocess', 'classes',
             'postprocess', 'outputs')
+
+
+def _positive_ints(count: int) -> Callable:
+    return lambda v: isinstance(v, list) and len(v) == count and all(
+        isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in v)
+
+
+def _number(v) -> bool:
+    return isinstance(v, Real) and not isinstance(v, bool)
+
+
+def _integer(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _strings(v) -> bool:
+    return isinstance(v, list) and bool(v) and all(
+        isinstance(i, str) for i in v)
+
+
+# (field path, check, what it must be): what the runtime reads, so an
+# edited field is named in one line instead of failing inside numpy or a
+# runtime; optional fields are checked where present
+FIELDS: List[Tuple[str, Callable, str]] = [
+    ('task', lambda v: v in ('detection', 'segmentation'),
+     "'detection' or 'segmentation'"),
+    ('precision', lambda v: v in ('fp32', 'int8'), "'fp32' or 'int8'"),
+    ('files', lambda v: isinstance(v, dict) and all(
+        isinstance(k, str) and isinstance(f, str) for k, f in v.items()),
+     'an object of file names'),
+    ('sha256', lambda v: isinstance(v, dict), 'an object of digests'),
+    ('input.name', lambda v: isinstance(v, str), 'a string'),
+    ('input.size', lambda v: v is None or _positive_ints(2)(v),
+     'null or [H, W] of positive ints'),
+    ('input.size_divisor', lambda v: _integer(v) and v > 0,
+     'a positive int'),
+    ('input.channel_order', lambda v: v in ('bgr', 'rgb'), "'bgr' or 'rgb'"),
+    ('input.pad_value', lambda v: isinstance(v, list) and len(v) == 3 and
+     all(_number(i) for i in v), 'three numbers'),
+    ('input.extra', lambda v: isinstance(v, list), 'a list'),
+    ('preprocess.keep_ratio', lambda v: isinstance(v, bool),
+     'true or false'),
+    ('preprocess.scale', lambda v: isinstance(v, list) and len(v) == 2 and
+     all(_number(i) and i > 0 for i in v), '[W, H] of positive numbers'),
+    ('classes', _strings, 'a list of class names'),
+    ('outputs', _strings, 'a list of output names'),
+    ('output_ndims', lambda v: isinstance(v, list) and all(
+        _integer(i) and 0 < i <= 4 for i in v), 'a list of 1..4'),
+    ('postprocess.score_thr', _number, 'a number'),
+    ('postprocess.nms_pre', _integer, 'an int'),
+    ('postprocess.iou_threshold', lambda v: _number(v) and 0 <= v <= 1,
+     'a number in [0, 1]'),
+    ('postprocess.max_per_img', lambda v: _integer(v) and v > 0,
+     'a positive int'),
+    ('postprocess.min_bbox_size', _number, 'a number'),
+    ('postprocess.clip_border', lambda v: isinstance(v, bool),
+     'true or false'),
+    ('postprocess.priors_per_level', lambda v: isinstance(v, list) and all(
+        _integer(i) and i >= 0 for i in v), 'a list of counts'),
+    ('postprocess.align_corners', lambda v: v is False, 'false'),
+    ('postprocess.labels_in_graph', lambda v: isinstance(v, bool),
+     'true or false'),
+]
+REQUIRED_FIELDS = ('input.name', 'input.size', 'input.pad_value',
+                   'preprocess.keep_ratio', 'preprocess.scale')
+
+
+def bad_fields(manifest: dict) -> List[str]:
+    """``'FIELD = VALUE (must be ...)'`` for each field of :data:`FIELDS`
+    whose value is wrong, or missing where required."""
+    found = []
+    for path, check, must in FIELDS:
+        value, present = manifest, True
+        for key in path.split('.'):
+            if not isinstance(value, dict) or key not in value:
+                present = False
+                break
+            value = value[key]
+        if not present:
+            if path in REQUIRED_FIELDS:
+                found.append(f'{path} is missing')
+        elif not check(value):
+            found.append(f'{path} = {json.dumps(value)[:40]} (must be '
+                         f'{must})')
+    return found
 
 
 def sha256_of(path: str) -> str:
@@ -79,6 +165,10 @@ def check_manifest(manifest: dict, folder: str,
     if missing:
         raise ArtefactError(f'{path} lacks {", ".join(missing)}: the '
                             f'artefact is incomplete, deploy it again')
+    wrong = bad_fields(manifest)
+    if wrong:
+        raise ArtefactError(f'{path} has {len(wrong)} wrong field(s): '
+                            f'{"; ".join(wrong[:3])}: deploy it again')
     roles = backend_module(manifest['backend']).FILES
     absent = [role for role in roles if role not in manifest['files']]
     if absent:

@@ -47,3 +47,27 @@ def require_runtime(module: str, backend: str) -> ModuleType:
         raise ArtefactError(
             f'this artefact runs on {backend}, which is not installed here '
             f'({err}); pip install "mobiledense[{backend}]"') from err
+
+
+def check_input_size(model_size, manifest: dict, model_file: str) -> None:
+    """The ``(H, W)`` a model file declares (None or a non-int entry where
+    it is free) against the manifest's ``input.size``.
+
+    Raises:
+        ArtefactError: they disagree (an edited manifest or a file
+            swapped in from another artefact).
+    """
+    wanted = manifest['input']['size']
+    static = model_size is not None and all(
+        isinstance(s, int) and s > 0 for s in model_size)
+    if not static:
+        return  # a file of free size takes whatever size the manifest says
+    if wanted is None:
+        raise ArtefactError(
+            f'{model_file} takes {list(model_size)} inputs but the manifest '
+            f'says the size is free: the manifest does not belong to it')
+    if list(model_size) != list(wanted):
+        raise ArtefactError(
+            f'{model_file} takes {list(model_size)} inputs but the manifest '
+            f'says input.size {list(wanted)}: the manifest does not belong '
+            f'to it')

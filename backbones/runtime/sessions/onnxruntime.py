@@ -8,7 +8,7 @@ from typing import Dict, List
 
 import numpy as np
 
-from . import require_runtime
+from . import check_input_size, require_runtime
 
 # what the artefact folder holds, by role (manifest ``files``)
 FILES = ('model', )
@@ -53,8 +53,10 @@ def op_times(session) -> Dict[str, float]:
 class Session:
     def __init__(self, folder: str, manifest: dict, threads: int = 0,
                  profile: bool = False):
-        self.session = inference_session(
-            osp.join(folder, manifest['files']['model']), threads, profile)
+        path = osp.join(folder, manifest['files']['model'])
+        self.session = inference_session(path, threads, profile)
+        check_input_size(self.session.get_inputs()[0].shape[2:], manifest,
+                         path)
 
     def run(self, inputs: dict) -> List[np.ndarray]:
         return self.session.run(None, inputs)

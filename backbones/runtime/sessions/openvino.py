@@ -6,7 +6,7 @@ from typing import Dict, List
 import numpy as np
 
 from ...errors import ArtefactError
-from . import require_runtime
+from . import check_input_size, require_runtime
 
 # what the artefact folder holds, by role (manifest ``files``)
 FILES = ('xml', 'bin')
@@ -33,6 +33,10 @@ class Session:
         model = core.read_model(osp.join(folder, manifest['files']['xml']),
                                 osp.join(folder, manifest['files']['bin']))
         self.core, self.model, self.config = core, model, config
+        shape = model.inputs[0].get_partial_shape()
+        check_input_size(
+            [d.get_length() if d.is_static else None for d in shape][2:],
+            manifest, osp.join(folder, manifest['files']['xml']))
         # OpenVINO 2026.4 crashes (SIGSEGV) when an NNCF int8 model with a
         # dynamic input runs a second input size; compiled per size it is
         # sound (about 0.9 s per new size for DeepLabv3-EMO-2M, measured)
