@@ -717,3 +717,20 @@ def test_plot_curves_skips_the_unfinished_last_line_of_a_running_training(
                      [str(tmp_path / 'work'), '--out', str(out)])
     assert ended.value.code == 2
     assert 'scalars.json:1 is not a JSON record' in capsys.readouterr().err
+
+
+def test_load_from_another_class_count_trains_with_a_note(workspace):
+    """Fine-tuning to another class count: only the classifier differs,
+    so the checkpoint loads with a note naming what keeps its initial
+    values (another model's file is refused: load-from-another-model)."""
+    from backbones.checkpoint import check_fine_tune_source
+    from backbones.config import build_model, load_config
+    cfg = load_config(str(TOY_SSDLITE),
+                      {'model.bbox_head.num_classes': 7})
+    note = check_fine_tune_source(str(workspace / 'good.pth'),
+                                  build_model(cfg))
+    assert note.startswith('note: load_from ') and 'shape mismatches' in note
+    assert 'cls_convs' in note and 'reg_convs' not in note
+    assert check_fine_tune_source(
+        str(workspace / 'good.pth'),
+        build_model(load_config(str(TOY_SSDLITE)))) == ''

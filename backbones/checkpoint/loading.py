@@ -228,7 +228,7 @@ def check_fine_tune_source(path: str, model: torch.nn.Module) -> str:
     if missing or unexpected or mismatched:
         return (f'note: load_from {summary}; the rest keep their initial '
                 f'values: {_differences(missing, unexpected, mismatched)}')
-    return 
+    return ''
 
 
 def load_model_checkpoint(model: torch.nn.Module, path: str) -> None:
