@@ -193,6 +193,11 @@ def test_numpy_nms_equals_mmcv():
     got = batched_nms(boxes, scores, labels, 0.45)
     assert 50 < len(got) < 500
     np.testing.assert_array_equal(got, want.numpy())
+    # stopping each class after max_per_img kept boxes keeps the best ones
+    for limit in (1, 7, 30):
+        limited = batched_nms(boxes, scores, labels, 0.45, limit)
+        assert len(limited) < len(got)
+        np.testing.assert_array_equal(limited[:limit], got[:limit])
 
 
 def test_postprocess_limits_as_mmdet():
