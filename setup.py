@@ -2,7 +2,8 @@
 
 The distribution is ``mobiledense``; the importable package is ``backbones``.
 
-* ``pip install mobiledense[onnxruntime]`` (or ``[openvino]``, ``[ncnn]``):
+* ``pip install mobiledense[onnxruntime]`` (or ``[openvino]``, ``[ncnn]``,
+  ``[mnn]``):
   a device that runs deployed artefacts: numpy, OpenCV and that runtime;
   no torch, no mm*.
 * ``pip install mobiledense[train,det,seg]``: the training side, in ranges.
@@ -50,9 +51,10 @@ setup(
         'onnxruntime': ['onnxruntime'],
         'openvino': ['openvino'],
         'ncnn': ['ncnn'],
+        'mnn': ['mnn'],
         # writing artefacts (tools/deploy.py): converters and quantizers
         'deploy': ['onnx', 'onnxruntime', 'onnxslim', 'openvino', 'nncf',
-                   'ncnn', 'pnnx'],
+                   'ncnn', 'pnnx', 'mnn'],
         # install with --no-deps: it pins protobuf <= 3.20.2, which today's
         # onnx refuses (docs/deployment.md, "mmdeploy as a client")
         'mmdeploy': ['mmdeploy==1.3.1', 'aenum', 'multiprocess', 'dill'],

@@ -17,7 +17,7 @@ from helpers import REPO, randomise, spread_class_scores
 
 pytestmark = pytest.mark.export
 
-BACKENDS = ('onnxruntime', 'openvino', 'ncnn')
+BACKENDS = ('onnxruntime', 'openvino', 'ncnn', 'mnn')
 # The default run covers OpenVINO with the segmentor's static and free-size
 # artefacts; its other cases are second opinions of the same conversion and
 # run under -m slow (the default run has a 15-minute budget on 2 cores).
@@ -76,8 +76,18 @@ def mmdet_predictions(cfg, model, image: np.ndarray,
     return {k: result[k].numpy() for k in ('bboxes', 'scores', 'labels')}
 
 
-@pytest.mark.parametrize('family', DETECTORS)
-@pytest.mark.parametrize('backend', ('onnxruntime', OPENVINO_SLOW, 'ncnn'))
+# MNN: one detector in the default run (EMO: GELU and the attention
+# formulation), the other families under -m slow
+DETECTOR_CASES = [
+    pytest.param(family, backend, id=f'{backend}-{family}', marks=marks)
+    for family in DETECTORS
+    for backend, marks in (('onnxruntime', ()), ('openvino', pytest.mark.slow),
+                           ('ncnn', ()),
+                           ('mnn', () if family == 'EMO' else
+                            pytest.mark.slow))]
+
+
+@pytest.mark.parametrize('family, backend', DETECTOR_CASES)
 def test_every_family_deploys_to_every_backend(family, backend, tmp_path):
     """The artefact's graph equals PyTorch's (the deploy step refuses it
     otherwise) and gives boxes in the image's pixels."""

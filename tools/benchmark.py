@@ -8,6 +8,7 @@
         [--python-path DIR]
     python tools/benchmark.py CONFIG [CONFIG ...] --end-to-end
         --modes eager deploy artefact:onnxruntime artefact:openvino-int8 ...
+        [--checkpoint CKPT] [--image IMAGE]
     python tools/benchmark.py CONFIG --train [--batch N] [--reps N]
 
 A SPEC is ``configs/x.py`` (the network of a detector or segmentor, at the
@@ -46,6 +47,12 @@ def parse_args(argv=None):
                         "again under the runtime's own profiler and print "
                         'their time per operator type (onnxruntime, '
                         'OpenVINO; ncnn has none in Python)')
+    parser.add_argument('--checkpoint', metavar='CKPT',
+                        help='end to end, one config: its trained weights '
+                        '(default: random)')
+    parser.add_argument('--image', metavar='IMAGE',
+                        help='end to end: the image (default: random '
+                        'pixels at the input size)')
     parser.add_argument('--batch', type=cli.positive_int,
                         help="images per call (default 1; with --train the "
                         "config's training batch size)")
@@ -92,9 +99,14 @@ def main(argv=None):
         threads=args.threads or 0, reps=args.reps, warmup=args.warmup,
         rewarm=args.rewarm, fp16=args.fp16, backbone_only=args.backbone_only,
         python_path=args.python_path, cfg_options=args.cfg_options,
-        profile=args.profile,
+        profile=args.profile, checkpoint=args.checkpoint, image=args.image,
         device=args.device or ('cuda' if torch.cuda.is_available() else
                                'cpu'))
+    if (args.checkpoint or args.image) and not args.end_to_end:
+        raise cli.ToolError('--checkpoint and --image time end to end '
+                            '(--end-to-end)')
+    if args.checkpoint and len(args.specs) != 1:
+        raise cli.ToolError('--checkpoint belongs to one config')
     if args.train:
         if len(args.specs) != 1 or not args.specs[0].endswith('.py'):
             raise cli.ToolError('--train times one config')

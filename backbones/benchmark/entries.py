@@ -57,6 +57,10 @@ class Settings:
     python_path: Sequence[str] = field(default_factory=list)
     cfg_options: Optional[dict] = None
     profile: bool = False  # the runtimes' profilers, per operator type
+    # end to end: trained weights and a real image give the detector's real
+    # NMS load (random weights keep max_per_img boxes, at NMS's busiest)
+    checkpoint: Optional[str] = None
+    image: Optional[str] = None
 
 
 class Entry:
@@ -201,7 +205,9 @@ def end_to_end_entries(settings: Settings) -> List[Entry]:
 
     from ..export.artefact import deploy, leaves_size_free
     from ..export.quantize import prepared_inputs, quantizer
+    from ..checkpoint import load_model_checkpoint
     from ..runtime import DeployedModel, load
+    from ..runtime.preprocess import decode
     unknown = set(settings.modes) - set(ARTEFACT_MODES) - {'eager',
                                                            'deploy'}
     if unknown:
@@ -220,10 +226,13 @@ def end_to_end_entries(settings: Settings) -> List[Entry]:
         step = test_resize_step(cfg)  # the deployed resolution
         if step is not None:
             step['scale'], step['keep_ratio'] = size[::-1], False
-        image = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
+        image = decode(settings.image) if settings.image else \
+            rng.integers(0, 256, (*size, 3), dtype=np.uint8)
         name = f'{os.path.splitext(os.path.basename(spec))[0]} ' \
             f'{size[0]}x{size[1]}'
         model = build_model(cfg, init_weights=True).eval()
+        if settings.checkpoint:
+            load_model_checkpoint(model, settings.checkpoint)
         model.cfg = cfg
         if cfg.default_scope == 'mmdet':
             from mmdet.apis import inference_detector as infer

@@ -125,7 +125,7 @@ def versions() -> Dict[str, str]:
     import importlib.metadata as metadata
     found = {'python': platform.python_version()}
     for name in ('torch', 'onnx', 'onnxruntime', 'onnxslim', 'openvino',
-                 'ncnn', 'pnnx', 'mmengine', 'mmcv', 'mmdet',
+                 'ncnn', 'pnnx', 'mnn', 'mmengine', 'mmcv', 'mmdet',
                  'mmsegmentation'):
         try:
             found[name] = metadata.version(name)

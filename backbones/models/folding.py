@@ -135,3 +135,23 @@ def at_most_4d(module: nn.Module) -> Iterator[nn.Module]:
     finally:
         for block, value in zip(blocks, before):
             block.in_4d = value
+
+
+@contextlib.contextmanager
+def gelu_written_out(module: nn.Module) -> Iterator[nn.Module]:
+    """Within the block, every exact ``nn.GELU`` of ``module`` is an
+    :class:`~backbones.models.layers.ErfGELU` (for converters that fuse
+    GELU into an approximation); restored afterwards."""
+    from .layers import ErfGELU
+    swapped = []
+    for parent in module.modules():
+        for name, child in parent.named_children():
+            if isinstance(child, nn.GELU) and child.approximate == 'none':
+                swapped.append((parent, name, child))
+    for parent, name, _ in swapped:
+        parent._modules[name] = ErfGELU()
+    try:
+        yield module
+    finally:
+        for parent, name, child in swapped:
+            parent._modules[name] = child
