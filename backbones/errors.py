@@ -10,7 +10,10 @@ Where a class also derives from a built-in exception, that is what callers
 outside the project would catch for it (a bad value is a ``ValueError``,
 a checkpoint whose keys do not fit a ``KeyError``).
 """
+import contextlib
+import os
 import pickle
+from typing import Iterator
 
 
 class MobiledenseError(Exception):
@@ -81,6 +84,39 @@ class ImageError(MobiledenseError, ValueError):
 
 class NonFiniteTrainingError(MobiledenseError, RuntimeError):
     """A training whose loss became NaN or infinite."""
+
+
+class LibraryError(MobiledenseError):
+    """A library underneath (mmengine, mmdet, mmseg, mmcv, torch, numpy)
+    refused what a config or an option describes, while a tool built or ran
+    it: its message, on one line, with what was being done."""
+
+
+# set to 1: the tools print the traceback behind a LibraryError too
+DEBUG_ENV = 'MOBILEDENSE_DEBUG'
+
+
+@contextlib.contextmanager
+def from_library(doing: str) -> Iterator[None]:
+    """Within the block, an exception of a library underneath becomes a
+    :class:`LibraryError` saying what was being ``doing`` (a config file,
+    key or option); the project's own errors, interrupts, memory
+    exhaustion and ``OSError`` (a path, which the tools name themselves)
+    pass through.  The original stays chained (``__cause__``):
+    ``MOBILEDENSE_DEBUG=1`` prints it, so real bugs stay visible."""
+    try:
+        yield
+    except MobiledenseError:
+        raise
+    except Exception as err:  # noqa: B902 (any library error, named)
+        if isinstance(err, (MemoryError, OSError)):
+            raise
+        raise LibraryError(f'{doing}: {one_line(err)} (set {DEBUG_ENV}=1 '
+                           f'for the traceback)') from err
+
+
+def debugging() -> bool:
+    return os.environ.get(DEBUG_ENV, '') not in ('', '0')
 
 
 def one_line(err: BaseException) -> str:

@@ -152,6 +152,29 @@ def image_size_disagrees(ws):
     edit_annotations(ws, change)
 
 
+def annotations_as_list(ws):
+    content = json.loads((ws / TRAIN_ANN).read_text())
+    (ws / TRAIN_ANN).write_text(json.dumps(content['annotations']))
+
+
+def image_without_file_name(ws):
+    def change(content):
+        del content['images'][2]['file_name']
+    edit_annotations(ws, change)
+
+
+def box_of_three_numbers(ws):
+    def change(content):
+        content['annotations'][3]['bbox'] = [1, 2, 3]
+    edit_annotations(ws, change)
+
+
+def category_name_twice(ws):
+    def change(content):
+        content['categories'][1]['name'] = content['categories'][0]['name']
+    edit_annotations(ws, change)
+
+
 def degenerate_box(ws):
     def change(content):
         content['annotations'][0]['bbox'][2] = 0
@@ -341,6 +364,43 @@ TOOL_CASES = [
      '1 annotations of images not in "images" (e.g. annotation'),
     ('annotations-image-size-disagrees', 'check_dataset.py', [TOY_SSDLITE],
      image_size_disagrees, '1 images whose size disagrees with the file'),
+    # what the libraries underneath would raise, named before anything runs
+    ('config-is-a-deploy-config', 'get_flops.py',
+     [REPO / 'configs' / 'deploy' / 'detection_onnxruntime_static-320x320.py'],
+     None, 'is not a model config: it has no "model" (an mmdeploy deploy '
+     'config'),
+    ('seed-not-a-number', 'train.py',
+     [TOY_SSDLITE, '--cfg-options', 'randomness.seed=abc'], None,
+     "randomness.seed must be a whole number or None, got 'abc'"),
+    ('launcher-slurm-outside-slurm', 'train.py',
+     [TOY_SSDLITE, '--launcher', 'slurm'], None,
+     '--launcher slurm outside the environment it starts in (no '
+     'SLURM_PROCID)'),
+    ('metric-the-model-cannot-produce', 'train.py',
+     [TOY_SSDLITE, '--cfg-options', 'val_evaluator.metric=segm'], None,
+     'val_evaluator.metric asks for segm, which a SingleStageDetector '
+     'without a mask head cannot produce'),
+    ('cfg-options-unbalanced-brackets', 'train.py',
+     [TOY_SSDLITE, '--cfg-options', 'model.backbone.out_indices=[1,2'],
+     None, '--cfg-options: Imbalanced brackets exist in [1,2'),
+    ('hook-argument-misspelt', 'train.py',
+     [TOY_SSDLITE, '--cfg-options', 'default_hooks.checkpoint.max_keep_ckpt=2'],
+     None, "default_hooks.checkpoint: CheckpointHook takes no argument "
+     "'max_keep_ckpt'"),
+    ('model-type-unknown', 'get_flops.py',
+     [TOY_SSDLITE, '--cfg-options', 'model.type=Nope'], None,
+     "building model 'Nope': KeyError: 'Nope is not in the mmdet::model "
+     "registry"),
+    ('annotation-file-is-a-list', 'train.py', [TOY_SSDLITE],
+     annotations_as_list, 'instances_train2017.json is a list of'),
+    ('annotations-image-without-file-name', 'train.py', [TOY_SSDLITE],
+     image_without_file_name, '1 image entries without an int id, a '
+     'file_name and positive width and height (e.g. images[2])'),
+    ('annotations-box-of-three-numbers', 'check_dataset.py', [TOY_SSDLITE],
+     box_of_three_numbers, '1 annotations without a bbox of 4 numbers '
+     '(e.g. annotations[3] bbox [1, 2, 3])'),
+    ('annotations-category-name-twice', 'train.py', [TOY_SSDLITE],
+     category_name_twice, '1 category names given to several ids'),
     ('annotations-degenerate-box-strict', 'train.py',
      [TOY_SSDLITE, '--strict-data'], degenerate_box,
      '1 boxes without positive width and height'),
@@ -734,3 +794,48 @@ def test_load_from_another_class_count_trains_with_a_note(workspace):
     assert check_fine_tune_source(
         str(workspace / 'good.pth'),
         build_model(load_config(str(TOY_SSDLITE)))) == ''
+
+
+def test_image_sizes_are_read_in_the_frame_the_loader_decodes(tmp_path):
+    """An EXIF-rotated JPEG is decoded turned by OpenCV and mmcv: a size
+    annotated in that frame is right, the stored frame's is refused."""
+    from PIL import Image
+
+    from backbones.data.validate import check_coco
+    image = Image.new('RGB', (40, 24), (200, 30, 30))
+    exif = image.getexif()
+    exif[0x0112] = 6  # stored landscape, shown rotated by 90 degrees
+    image.save(tmp_path / 'turned.jpg', exif=exif)
+    import cv2
+    assert cv2.imread(str(tmp_path / 'turned.jpg')).shape[:2] == (40, 24)
+
+    def annotated(width, height):
+        ann = tmp_path / f'{width}x{height}.json'
+        ann.write_text(json.dumps({
+            'images': [dict(id=1, file_name='turned.jpg', width=width,
+                            height=height)],
+            'annotations': [], 'categories': [dict(id=1, name='a')]}))
+        return check_coco(str(ann), str(tmp_path))
+
+    assert not annotated(24, 40).counts  # as decoded: accepted
+    assert annotated(40, 24).counts[
+        'images whose size disagrees with the file'] == 1
+
+
+def test_debug_switch_shows_the_library_traceback(workspace, monkeypatch,
+                                                  capsys):
+    """A library's error is one line; MOBILEDENSE_DEBUG=1 puts its
+    traceback before that line, so a real bug stays visible."""
+    from backbones import cli
+    monkeypatch.chdir(workspace)
+    argv = [str(TOY_SSDLITE), '--cfg-options', 'model.type=Nope']
+    for debug, traceback_shown in (('', False), ('1', True)):
+        monkeypatch.setenv('MOBILEDENSE_DEBUG', debug)
+        with pytest.raises(SystemExit) as ended:
+            cli.run_tool(tool_main('get_flops.py'), argv)
+        err = capsys.readouterr().err
+        assert ended.value.code == 2
+        assert ('Traceback (most recent call last)' in err) == \
+            traceback_shown, err[-2000:]
+        assert err.splitlines()[-1].startswith(
+            "error: ") and "building model 'Nope'" in err.splitlines()[-1]

@@ -23,6 +23,7 @@ import numpy as np
 
 from backbones import cli
 from backbones.data.checks import data_errors
+from backbones.errors import from_library
 
 
 def parse_args(argv=None):
@@ -145,7 +146,7 @@ def main(argv=None):
                               strict_data=args.strict_data)
     # read once: the runner's load takes the object this check read
     cli.check_checkpoint(args.checkpoint, runner.model)
-    with data_errors(cfg):
+    with from_library(f'{cfg.filename}: testing'), data_errors(cfg):
         metrics = runner.test()
     print(f'Test results for {args.checkpoint}: '
           f'{summarize_metrics(metrics)}')

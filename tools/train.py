@@ -19,6 +19,7 @@ import sys
 
 from backbones import cli
 from backbones.data.checks import data_errors
+from backbones.errors import from_library
 
 
 def parse_args(argv=None):
@@ -85,7 +86,7 @@ def stop_on_sigterm() -> None:
 
 def train(cfg, runner) -> None:
     try:
-        with data_errors(cfg):
+        with from_library(f'{cfg.filename}: training'), data_errors(cfg):
             runner.train()
     except KeyboardInterrupt:
         print(f'interrupted: {cfg.work_dir} keeps the checkpoints saved so '

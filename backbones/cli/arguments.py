@@ -50,7 +50,8 @@ def positive_float(text: str) -> float:
 
 def cfg_options_action():
     """mmengine's ``DictAction``, with an item that is not ``key=value``
-    named by argparse in one line instead of a ValueError traceback."""
+    named by argparse in one line instead of a ValueError traceback, and so
+    is a value mmengine cannot parse (unbalanced brackets)."""
     from mmengine.config import DictAction
 
     class CfgOptions(DictAction):
@@ -60,7 +61,10 @@ def cfg_options_action():
                 if not sep or not key:
                     parser.error(f'{option_string}: {item!r} is not '
                                  f'key=value')
-            super().__call__(parser, namespace, values, option_string)
+            try:
+                super().__call__(parser, namespace, values, option_string)
+            except (AssertionError, ValueError) as err:  # e.g. brackets
+                parser.error(f'{option_string}: {" ".join(str(err).split())}')
 
     return CfgOptions
 

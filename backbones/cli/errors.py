@@ -3,9 +3,10 @@ MobiledenseError` (what the package raises about the user's input) and a
 path that cannot be read or written end a tool with ``error: ...`` on
 stderr and exit status 2, never a traceback."""
 import sys
+import traceback
 from typing import Optional, Sequence
 
-from ..errors import MobiledenseError, UsageError
+from ..errors import LibraryError, MobiledenseError, UsageError, debugging
 
 # A tool's own option checks raise this name.
 ToolError = UsageError
@@ -17,6 +18,8 @@ def run_tool(main, argv: Optional[Sequence[str]] = None):
     try:
         return main(argv)
     except MobiledenseError as err:
+        if isinstance(err, LibraryError) and debugging():
+            traceback.print_exception(err.__cause__, file=sys.stderr)
         print(f'error: {err}', file=sys.stderr)
         raise SystemExit(2)
     except OSError as err:

@@ -3,7 +3,7 @@ the same holding a checkpoint, and one of our backbones from a short
 ``TYPE:ARCH`` spec."""
 import ast
 
-from ..errors import InputError
+from ..errors import InputError, from_library
 
 
 def build_model(cfg, init_weights: bool = False):
@@ -24,7 +24,9 @@ def build_model(cfg, init_weights: bool = False):
     model_cfg.pop('pretrained', None)
     # One process: SyncBN (stock mmseg heads) becomes BN, as MMEngine's
     # runner does when it is not distributed.
-    model = revert_sync_batchnorm(MODELS.build(model_cfg))
+    with from_library(f'{cfg.filename}: building model '
+                      f'{model_cfg.get("type")!r}'):
+        model = revert_sync_batchnorm(MODELS.build(model_cfg))
     if init_weights:
         model.init_weights()
     return model

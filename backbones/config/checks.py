@@ -10,9 +10,12 @@
   callable object`` and a key the class does not take as a ``TypeError``
   from its ``__init__``, both as tracebacks;
 * the backbone's output channels against what the neck or heads expect
-  (:func:`check_channels`).
+  (:func:`check_channels`);
+* a launcher outside its environment (:func:`check_launcher`) and COCO
+  metrics the model cannot produce (:func:`check_metrics`).
 """
 import inspect
+import os
 from typing import Iterator, List, Sequence, Tuple
 
 from ..errors import ConfigError
@@ -76,17 +79,40 @@ def _lookup(scope: str, registry_name: str, type_name):
     return getattr(registries, registry_name).get(type_name)
 
 
+# classes whose ``**kwargs`` end up as the arguments of one function: a
+# key that function does not take fails only when it is first called
+# (CheckpointHook's, at the first save, after a whole epoch)
+KWARGS_FORWARDED_TO = {
+    'CheckpointHook': ('mmengine.runner', 'Runner', 'save_checkpoint'),
+}
+
+
+def _forwarded_parameters(cls):
+    """Parameters of the function ``cls``'s ``**kwargs`` go to, or None."""
+    target = KWARGS_FORWARDED_TO.get(getattr(cls, '__name__', ''))
+    if target is None:
+        return None
+    import importlib
+    module, owner, name = target
+    function = getattr(getattr(importlib.import_module(module), owner), name)
+    return inspect.signature(function).parameters.values()
+
+
 def _unknown_arguments(cls, cfg: dict, nested: Sequence[str]) -> list:
     """Keys of ``cfg`` that ``cls`` (a class or a function) does not take;
-    none when it takes ``**kwargs``."""
+    none when it takes ``**kwargs`` (unless :data:`KWARGS_FORWARDED_TO`
+    says where they go)."""
     try:
         signature = inspect.signature(cls.__init__ if inspect.isclass(cls)
                                       else cls)
     except (TypeError, ValueError):
         return []
-    params = signature.parameters.values()
+    params = list(signature.parameters.values())
     if any(p.kind is p.VAR_KEYWORD for p in params):
-        return []
+        forwarded = _forwarded_parameters(cls)
+        if forwarded is None:
+            return []
+        params += list(forwarded)
     names = {p.name for p in params}
     return sorted(k for k in cfg if k not in names and k != 'type' and
                   k not in nested and not k.startswith('_'))
@@ -153,11 +179,65 @@ def check_run_values(cfg, loaders: Sequence[str]) -> None:
                     value < 1:
                 raise ConfigError(f'train_cfg.{key} must be a whole number '
                                 f'of at least 1, got {value!r}')
+        seed = (cfg.get('randomness') or {}).get('seed')
+        if seed is not None and (not isinstance(seed, int) or
+                                 isinstance(seed, bool)):
+            raise ConfigError(f'randomness.seed must be a whole number or '
+                              f'None, got {seed!r}')
         optimizer = (cfg.get('optim_wrapper') or {}).get('optimizer') or {}
         lr = optimizer.get('lr', 0)
         if not isinstance(lr, (int, float)) or lr < 0:
             raise ConfigError(f'optim_wrapper.optimizer.lr must be a number '
                             f'>= 0, got {lr!r}')
+
+
+# mmengine's launchers read their rank from these (mmengine.dist)
+LAUNCHER_ENVIRONMENT = {
+    'slurm': ('SLURM_PROCID', 'a Slurm job: tools/slurm_train.sh or srun'),
+    'pytorch': ('RANK', 'torchrun (tools/dist_train.sh)'),
+    'mpi': ('OMPI_COMM_WORLD_RANK', 'mpirun'),
+}
+# the metrics each evaluator can compute, and what the model needs for them
+MASK_METRICS = ('segm', )
+
+
+def check_launcher(cfg) -> None:
+    """A launcher outside the environment it starts from (mmengine reads
+    the rank from variables only that environment sets)."""
+    launcher = cfg.get('launcher', 'none')
+    if launcher in (None, 'none'):
+        return
+    if launcher not in LAUNCHER_ENVIRONMENT:
+        raise ConfigError(f'launcher {launcher!r} is none of none, '
+                          f'{", ".join(LAUNCHER_ENVIRONMENT)}')
+    variable, how = LAUNCHER_ENVIRONMENT[launcher]
+    if variable not in os.environ:
+        raise ConfigError(f'--launcher {launcher} outside the environment it '
+                          f'starts in (no {variable}): run it through {how}')
+
+
+def check_metrics(cfg, loaders: Sequence[str]) -> None:
+    """COCO metrics the model cannot produce (mask metrics of a model
+    without a mask head): mmdet would find out after a whole epoch."""
+    model = cfg.get('model') or {}
+    has_masks = any('mask' in key for key in
+                    (model.get('roi_head') or {}).keys()) or \
+        'mask_head' in model
+    for loader in loaders:
+        name = loader.replace('dataloader', 'evaluator')
+        evaluators = cfg.get(name) or []
+        for evaluator in evaluators if isinstance(evaluators, list) else \
+                [evaluators]:
+            if not str(evaluator.get('type', '')).endswith('CocoMetric'):
+                continue
+            metrics = evaluator.get('metric', 'bbox')
+            metrics = [metrics] if isinstance(metrics, str) else metrics
+            wrong = [m for m in metrics if m in MASK_METRICS]
+            if wrong and not has_masks:
+                raise ConfigError(
+                    f'{name}.metric asks for {", ".join(wrong)}, which a '
+                    f'{model.get("type")} without a mask head cannot '
+                    f'produce')
 
 
 def _as_list(value) -> List[int]:

@@ -7,7 +7,8 @@ from typing import Optional
 from ..errors import ConfigError, one_line
 
 
-def load_config(path, cfg_options: Optional[dict] = None):
+def load_config(path, cfg_options: Optional[dict] = None,
+                model_config: bool = True):
     """``Config.fromfile`` plus ``cfg_options``, honouring custom_imports.
 
     ``Config.fromfile`` imports a config's ``custom_imports`` while parsing
@@ -15,8 +16,9 @@ def load_config(path, cfg_options: Optional[dict] = None):
     never be imported.
 
     Raises:
-        ConfigError: a missing or unreadable file, an error inside it, or
-            options that cannot be merged.
+        ConfigError: a missing or unreadable file, an error inside it,
+            options that cannot be merged, or (``model_config``) a config
+            that describes no model.
     """
     from mmengine.config import Config
     from mmengine.utils import import_modules_from_strings
@@ -43,4 +45,10 @@ def load_config(path, cfg_options: Optional[dict] = None):
         if any(key == 'custom_imports' or key.startswith('custom_imports.')
                for key in cfg_options):
             import_modules_from_strings(**cfg.custom_imports)
+    if model_config and not isinstance(cfg.get('model'), dict):
+        hint = ' (an mmdeploy deploy config: give it to mmdeploy beside a ' \
+            'model config)' if 'backend_config' in cfg or \
+            'onnx_config' in cfg else ''
+        raise ConfigError(f'{path} is not a model config: it has no '
+                          f'"model"{hint}')
     return cfg

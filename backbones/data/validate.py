@@ -29,14 +29,23 @@ from .checks import _joined
 EXAMPLES = 3
 
 
+# EXIF orientations that turn the stored image by 90 degrees
+TRANSPOSING_ORIENTATIONS = (5, 6, 7, 8)
+
+
 def image_size(path: str):
-    """``(width, height)`` from the file header (no decoding)."""
+    """``(width, height)`` as the loaders decode the file (OpenCV and mmcv
+    apply its EXIF orientation), from the header (no decoding)."""
     from PIL import Image
     try:
         with Image.open(path) as image:
-            return image.size
+            width, height = image.size
+            orientation = image.getexif().get(0x0112)  # Orientation tag
     except (OSError, ValueError):
         return None
+    if orientation in TRANSPOSING_ORIENTATIONS:
+        return height, width
+    return width, height
 
 
 class Findings:
@@ -57,13 +66,73 @@ class Findings:
             for k in kinds if self.counts[k])
 
 
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_coco_layout(content, ann_file: str) -> Findings:
+    """The COCO layout itself: an object with lists ``images``,
+    ``annotations``, ``categories``; each image ``{id, file_name, width,
+    height}``, each annotation an ``image_id``, ``category_id`` and a
+    ``bbox`` of four numbers, each category an ``id`` and a ``name`` no
+    other category has (mmdet maps class names to category ids: of two
+    with one name, the second's objects would train as background).
+
+    Raises:
+        DataError: the file is not a COCO object at all (a results file,
+            a list, a key of the wrong type).
+    """
+    if not isinstance(content, dict):
+        kind = f'a list of {len(content)} entries' if isinstance(
+            content, list) else f'a JSON {type(content).__name__}'
+        raise DataError(f'{ann_file} is {kind}, not a COCO annotation '
+                        f'object with "images", "annotations" and '
+                        f'"categories" (a results file?)')
+    for key in ('images', 'annotations', 'categories'):
+        if not isinstance(content.get(key, []), list):
+            raise DataError(f'{ann_file}: "{key}" is a '
+                            f'{type(content[key]).__name__}, not a list')
+    found = Findings()
+    for index, image in enumerate(content.get('images', [])):
+        if not (isinstance(image, dict) and isinstance(image.get('id'), int)
+                and isinstance(image.get('file_name'), str) and all(
+                    isinstance(image.get(k), int) and image[k] > 0
+                    for k in ('width', 'height'))):
+            found.add('image entries without an int id, a file_name and '
+                      'positive width and height', f'images[{index}]')
+    for index, ann in enumerate(content.get('annotations', [])):
+        bbox = ann.get('bbox') if isinstance(ann, dict) else None
+        if not (isinstance(bbox, list) and len(bbox) == 4 and
+                all(_number(v) for v in bbox)):
+            found.add('annotations without a bbox of 4 numbers',
+                      f'annotations[{index}] bbox {bbox}')
+        elif 'image_id' not in ann or 'category_id' not in ann:
+            found.add('annotations without image_id or category_id',
+                      f'annotations[{index}]')
+    names = defaultdict(list)
+    for index, category in enumerate(content.get('categories', [])):
+        if not (isinstance(category, dict) and 'id' in category and
+                isinstance(category.get('name'), str)):
+            found.add('categories without an id and a name',
+                      f'categories[{index}]')
+        else:
+            names[category['name']].append(category['id'])
+    for name, ids in names.items():
+        if len(ids) > 1:
+            found.add('category names given to several ids',
+                      f'{name!r}: ids {", ".join(map(str, ids))}')
+    return found
+
+
 def check_coco(ann_file: str, image_folder: str, classes=None) -> Findings:
     try:
         with open(ann_file) as handle:
             content = json.load(handle)
     except (OSError, ValueError) as err:
         raise DataError(f'{ann_file} is not valid JSON: {err}') from err
-    found = Findings()
+    found = check_coco_layout(content, ann_file)
+    if any(found.counts[kind] for kind in COCO_LAYOUT):
+        return found  # the checks below read these fields
     images = {}
     for image in content.get('images', []):
         if image['id'] in images:
@@ -106,11 +175,17 @@ def check_coco(ann_file: str, image_folder: str, classes=None) -> Findings:
     return found
 
 
-COCO_REFUSED = ('duplicated image ids', 'duplicated annotation ids',
-                'annotations of images not in "images"',
-                'listed images without a file',
-                'image files that cannot be read',
-                'images whose size disagrees with the file')
+COCO_LAYOUT = ('image entries without an int id, a file_name and positive '
+               'width and height',
+               'annotations without a bbox of 4 numbers',
+               'annotations without image_id or category_id',
+               'categories without an id and a name',
+               'category names given to several ids')
+COCO_REFUSED = COCO_LAYOUT + (
+    'duplicated image ids', 'duplicated annotation ids',
+    'annotations of images not in "images"', 'listed images without a file',
+    'image files that cannot be read',
+    'images whose size disagrees with the file')
 COCO_SKIPPED = ('boxes without positive width and height',
                 'annotations of unknown categories')
 

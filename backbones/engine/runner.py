@@ -3,7 +3,7 @@ built parts, channels, classes, data and annotation files), a CPU process
 group where mmengine's ``pytorch`` launcher would need CUDA."""
 from typing import Sequence
 
-from ..errors import ConfigError, one_line
+from ..errors import ConfigError, LibraryError, from_library, one_line
 
 
 def setup_cpu_distributed(cfg) -> None:
@@ -34,11 +34,14 @@ def build_runner(cfg, loaders: Sequence[str] = ('train_dataloader',
     annotation files of ``loaders`` (:mod:`backbones.data.validate`), start
     a CPU process group if needed (:func:`setup_cpu_distributed`) and build
     its MMEngine runner."""
-    from ..config.checks import (check_channels, check_lazy_parts,
+    from ..config.checks import (check_channels, check_launcher,
+                                 check_lazy_parts, check_metrics,
                                  check_run_values)
     from ..data.checks import check_classes, check_data
     from ..data.validate import validate
     check_run_values(cfg, loaders)
+    check_launcher(cfg)
+    check_metrics(cfg, loaders)
     check_lazy_parts(cfg, loaders)
     check_channels(cfg)
     check_classes(cfg, loaders)
@@ -48,9 +51,12 @@ def build_runner(cfg, loaders: Sequence[str] = ('train_dataloader',
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
     try:
-        return Runner.from_cfg(cfg) if 'runner_type' not in cfg else \
-            RUNNERS.build(cfg)
-    except KeyError as err:  # an unknown registry type
-        if 'registry' not in str(err):
-            raise
-        raise ConfigError(f'config: {one_line(err)}') from err
+        with from_library(f'{cfg.filename}: building the runner'):
+            return Runner.from_cfg(cfg) if 'runner_type' not in cfg else \
+                RUNNERS.build(cfg)
+    except LibraryError as err:  # an unknown registry type
+        if isinstance(err.__cause__, KeyError) and \
+                'registry' in str(err.__cause__):
+            raise ConfigError(f'config: {one_line(err.__cause__)}') \
+                from err.__cause__
+        raise
