@@ -335,3 +335,17 @@ def test_deploy_equals_eager(case):
                 torch.testing.assert_close(
                     got, want, rtol=1e-5, atol=1e-5 * want.abs().max(),
                     msg=f'{formulation}: map {index} at {size}')
+
+
+@pytest.mark.parametrize('case', CASES, ids=case_id)
+def test_parameters_are_plain_contiguous_tensors(case):
+    """View-based helpers and torch.export need them (parameters_to_vector
+    raised on channels-last weights); the maps still come out
+    channels-last where the family runs that way."""
+    model = build(*case).eval()
+    assert all(p.is_contiguous() for p in model.parameters())
+    torch.nn.utils.parameters_to_vector(model.parameters())
+    if type(model).channels_last:
+        with torch.no_grad():
+            maps = model(torch.randn(1, 3, 64, 64))
+        assert maps[0].is_contiguous(memory_format=torch.channels_last)

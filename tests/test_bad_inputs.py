@@ -152,6 +152,13 @@ def image_size_disagrees(ws):
     edit_annotations(ws, change)
 
 
+def val_without_annotations(ws):
+    path = ws / 'data/toy_coco/annotations/instances_val2017.json'
+    content = json.loads(path.read_text())
+    content['annotations'] = []
+    path.write_text(json.dumps(content))
+
+
 def annotations_as_list(ws):
     content = json.loads((ws / TRAIN_ANN).read_text())
     (ws / TRAIN_ANN).write_text(json.dumps(content['annotations']))
@@ -391,6 +398,15 @@ TOOL_CASES = [
      [TOY_SSDLITE, '--cfg-options', 'model.type=Nope'], None,
      "building model 'Nope': KeyError: 'Nope is not in the mmdet::model "
      "registry"),
+    # evaluation: ground truth of the same images
+    ('evaluator-without-ground-truth', 'test.py',
+     [TOY_SSDLITE, '{ws}/good.pth'], val_without_annotations,
+     'has no annotations, so there is no ground truth to score against'),
+    ('evaluator-of-another-split', 'test.py',
+     [TOY_SSDLITE, '{ws}/good.pth', '--cfg-options',
+      'test_evaluator.ann_file=data/toy_coco/annotations/'
+      'instances_train2017.json'], None,
+     'describes other images than test_dataloader'),
     ('annotation-file-is-a-list', 'train.py', [TOY_SSDLITE],
      annotations_as_list, 'instances_train2017.json is a list of'),
     ('annotations-image-without-file-name', 'train.py', [TOY_SSDLITE],

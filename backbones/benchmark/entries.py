@@ -9,7 +9,7 @@ Modes of networks (no pre- or post-processing): ``eager`` and ``deploy``
 (PyTorch, BatchNorm folded for deploy) and ``BACKEND-network`` (the deploy
 network converted as ``tools/deploy.py`` converts it, static size, fp32,
 run by that runtime's session: ``onnxruntime-network``,
-``openvino-network``, ``ncnn-network``).  End to end (an
+``openvino-network``, ``ncnn-network``, ``mnn-network``).  End to end (an
 image to boxes or masks), configs only: ``eager`` and ``deploy`` through
 mmdet's / mmseg's inference API, and ``artefact:BACKEND[-int8]``, the
 artefacts ``tools/deploy.py`` writes, run by :mod:`backbones.runtime`.
@@ -133,7 +133,8 @@ class NetworkRunner:
         self.manifest = dict(
             files=export_backend(backend).convert(
                 flat, (inputs, ), self.folder, ['input'], outputs, False),
-            precision='fp32', output_ndims=[o.dim() for o in flat(inputs)],
+            precision='fp32', outputs=outputs,
+            output_ndims=[o.dim() for o in flat(inputs)],
             input=dict(name='input', size=list(inputs.shape[2:])))
         self.feed = {'input': inputs.numpy()}
         self.session = self.profiled_session(False)

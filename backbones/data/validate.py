@@ -224,6 +224,72 @@ def check_label_maps(image_folder: str, label_folder: str,
     return found
 
 
+def _load_json(path: str):
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except (OSError, ValueError) as err:
+        raise DataError(f'{path} is not valid JSON: {err}') from err
+
+
+def check_evaluator(cfg, loader: str, ann_path: str) -> None:
+    """The COCO evaluator of ``loader`` scores against ground truth of the
+    same images: refused when there is none (mmdet prints metrics of -1 and
+    exits 0) or when its ``ann_file`` lists other images than the dataset's
+    (image ids collide: every score would be against another image).
+
+    Raises:
+        DataError: one line with counts and examples.
+    """
+    name = loader.replace('dataloader', 'evaluator')
+    evaluators = cfg.get(name) or []
+    for evaluator in evaluators if isinstance(evaluators, list) else \
+            [evaluators]:
+        if not str(evaluator.get('type', '')).endswith('CocoMetric') or \
+                evaluator.get('format_only'):
+            continue
+        truth_path = evaluator.get('ann_file') or ann_path
+        truth = _load_json(truth_path)
+        if not isinstance(truth, dict):
+            raise DataError(f'{name}.ann_file {truth_path} is not a COCO '
+                            f'annotation object')
+        if truth.get('images') and not truth.get('annotations'):
+            raise DataError(
+                f'{name}: {truth_path} has no annotations, so there is no '
+                f'ground truth to score against (metrics would be -1); set '
+                f'{name}.format_only=True to only write the predictions')
+        if osp.abspath(truth_path) == osp.abspath(ann_path):
+            continue
+        own = _load_json(ann_path)
+        # a dataset file without annotations (image info only) is
+        # compared by its image entries alone
+        with_boxes = bool(own.get('annotations'))
+        described = _image_records(own, with_boxes)
+        truths = _image_records(truth, with_boxes)
+        other = [f'image {i} ({record[0]!r})' for i, record in
+                 described.items() if truths.get(i) != record]
+        if other:
+            raise DataError(
+                f'{name}.ann_file {truth_path} describes other images than '
+                f'{loader} ({ann_path}): {len(other)} of {len(described)} '
+                f'images are missing there or differ in file, size or '
+                f'boxes (e.g. {", ".join(other[:EXAMPLES])})')
+
+
+def _image_records(content: dict, with_boxes: bool = True) -> dict:
+    """Image id -> (file name, width, height, sorted (category, box)) of a
+    COCO file: what must agree between a dataset and its evaluator (toy and
+    custom splits reuse ids and file names, so names alone do not tell)."""
+    boxes = defaultdict(list)
+    for ann in content.get('annotations', []) if with_boxes else ():
+        boxes[ann.get('image_id')].append(
+            (ann.get('category_id'), tuple(ann.get('bbox') or ())))
+    return {image.get('id'): (image.get('file_name'), image.get('width'),
+                              image.get('height'),
+                              tuple(sorted(boxes[image.get('id')])))
+            for image in content.get('images', [])}
+
+
 def validate(cfg, loaders: Sequence[str], strict: bool = False,
              report=print) -> None:
     """Check the annotation files of ``loaders``' datasets.
@@ -242,6 +308,8 @@ def validate(cfg, loaders: Sequence[str], strict: bool = False,
                                _dataset_classes(dataset))
             refused, skipped = COCO_REFUSED, COCO_SKIPPED
             where = ann_path
+            if not found.line(refused):
+                check_evaluator(cfg, loader, ann_path)
         elif 'seg_map_path' in prefix:
             cls = dataset_class(cfg.default_scope, dataset)
             meta = getattr(cls, 'METAINFO', {})
