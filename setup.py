@@ -52,9 +52,11 @@ setup(
         'openvino': ['openvino'],
         'ncnn': ['ncnn'],
         'mnn': ['mnn'],
+        # its Python runtime takes torch tensors: this extra has torch
+        'executorch': ['executorch'],
         # writing artefacts (tools/deploy.py): converters and quantizers
         'deploy': ['onnx', 'onnxruntime', 'onnxslim', 'openvino', 'nncf',
-                   'ncnn', 'pnnx', 'mnn'],
+                   'ncnn', 'pnnx', 'mnn', 'executorch'],
         # install with --no-deps: it pins protobuf <= 3.20.2, which today's
         # onnx refuses (docs/deployment.md, "mmdeploy as a client")
         'mmdeploy': ['mmdeploy==1.3.1', 'aenum', 'multiprocess', 'dill'],

@@ -17,7 +17,7 @@ from helpers import REPO, randomise, spread_class_scores
 
 pytestmark = pytest.mark.export
 
-BACKENDS = ('onnxruntime', 'openvino', 'ncnn', 'mnn')
+BACKENDS = ('onnxruntime', 'openvino', 'ncnn', 'mnn', 'executorch')
 # The default run covers OpenVINO with the segmentor's static and free-size
 # artefacts; its other cases are second opinions of the same conversion and
 # run under -m slow (the default run has a 15-minute budget on 2 cores).
@@ -76,14 +76,17 @@ def mmdet_predictions(cfg, model, image: np.ndarray,
     return {k: result[k].numpy() for k in ('bboxes', 'scores', 'labels')}
 
 
-# MNN: one detector in the default run (EMO: GELU and the attention
-# formulation), the other families under -m slow
+# MNN and ExecuTorch: one detector each in the default run (MNN: EMO, for
+# GELU and the attention formulation; ExecuTorch: AsymmNet, whose
+# lowering is the quickest), the other families under -m slow
 DETECTOR_CASES = [
     pytest.param(family, backend, id=f'{backend}-{family}', marks=marks)
     for family in DETECTORS
     for backend, marks in (('onnxruntime', ()), ('openvino', pytest.mark.slow),
                            ('ncnn', ()),
                            ('mnn', () if family == 'EMO' else
+                            pytest.mark.slow),
+                           ('executorch', () if family == 'AsymmNet' else
                             pytest.mark.slow))]
 
 
