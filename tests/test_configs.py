@@ -36,6 +36,15 @@ def load(path):
     return copy.deepcopy(parsed(path))
 
 
+def one_per_task(paths):
+    """The example configs: the EMO one of each task in the default run,
+    the other families' (only the backbone differs, and the real configs
+    cover each backbone) under -m slow."""
+    for path in paths:
+        yield path if '_emo_' in path.stem else \
+            pytest.param(path, marks=pytest.mark.slow)
+
+
 def one_per_family_and_task(paths):
     """The real configs, those whose recipe a smaller sibling of the same
     family and task already covers (only the arch differs) under -m slow:
@@ -50,7 +59,8 @@ def one_per_family_and_task(paths):
 
 @pytest.mark.train
 @pytest.mark.parametrize(
-    'path', list(one_per_family_and_task(CONFIGS)) + TOY_CONFIGS + EXAMPLES,
+    'path', list(one_per_family_and_task(CONFIGS)) + TOY_CONFIGS +
+    list(one_per_task(EXAMPLES)),
     ids=lambda p: config_id(p) if isinstance(p, Path) else None)
 def test_config_trains_one_step_and_infers(path):
     from mmengine.optim import build_optim_wrapper
