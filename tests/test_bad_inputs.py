@@ -444,7 +444,8 @@ def test_tool_answers_in_one_line(case, workspace, monkeypatch, capsys,
     assert 'Traceback' not in err, err[-3000:]
     assert len(errors) == 1 and expected in errors[0], err[-3000:]
     # docs/bad_inputs.md's table (tools/bad_inputs_doc.py, junitxml)
-    record_property('answer', errors[0].replace(str(workspace), '<ws>'))
+    record_property('answer', errors[0].replace(str(workspace), '<ws>')
+                    .replace(f'{REPO}/', ''))
     assert not (workspace / 'PWNED').exists()
 
 
