@@ -197,7 +197,7 @@ LAUNCHER_ENVIRONMENT = {
     'pytorch': ('RANK', 'torchrun (tools/dist_train.sh)'),
     'mpi': ('OMPI_COMM_WORLD_RANK', 'mpirun'),
 }
-# the metrics each evaluator can compute, and what the model needs for them
+# COCO metrics that need a model with a mask head
 MASK_METRICS = ('segm', )
 
 
