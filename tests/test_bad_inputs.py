@@ -390,6 +390,10 @@ TOOL_CASES = [
     ('cfg-options-unbalanced-brackets', 'train.py',
      [TOY_SSDLITE, '--cfg-options', 'model.backbone.out_indices=[1,2'],
      None, '--cfg-options: Imbalanced brackets exist in [1,2'),
+    ('cfg-options-dict-value', 'train.py',
+     [TOY_SSDLITE, '--cfg-options',
+      "model.backbone.init_cfg=dict(type='X',checkpoint='y')"],
+     None, '--cfg-options: mmengine cannot parse'),
     ('hook-argument-misspelt', 'train.py',
      [TOY_SSDLITE, '--cfg-options', 'default_hooks.checkpoint.max_keep_ckpt=2'],
      None, "default_hooks.checkpoint: CheckpointHook takes no argument "
@@ -856,3 +860,22 @@ def test_debug_switch_shows_the_library_traceback(workspace, monkeypatch,
             traceback_shown, err[-2000:]
         assert err.splitlines()[-1].startswith(
             "error: ") and "building model 'Nope'" in err.splitlines()[-1]
+
+
+@pytest.mark.parametrize('checkpoint, answer', [
+    ('/nope/backbone.pth', 'checkpoint not found: /nope/backbone.pth'),
+    ('https://example.invalid/backbone.pth',
+     'checkpoint https://example.invalid/backbone.pth is a URL: '
+     'checkpoints are read from local files only')])
+def test_pretrained_backbone_source_is_named(checkpoint, answer):
+    """A backbone's Pretrained init (what train.py runs through mmengine's
+    init_weights) from a missing file or a URL: one CheckpointError line;
+    nothing is downloaded."""
+    from backbones import EMO
+    from backbones.errors import CheckpointNotFoundError
+    backbone = EMO('1M', init_cfg=dict(type='Pretrained',
+                                       checkpoint=checkpoint))
+    with pytest.raises(CheckpointNotFoundError) as raised:
+        backbone.init_weights()
+    assert str(raised.value) == answer or \
+        str(raised.value).startswith(answer)

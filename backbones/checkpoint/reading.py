@@ -37,6 +37,15 @@ from .mxnet_params import is_mxnet_params, read_mxnet_params
 UNSAFE_ENV = 'MOBILEDENSE_UNSAFE_LOAD'
 
 
+def not_found(path: str) -> str:
+    """The line for a checkpoint path that is no file (a URL is named as
+    one: checkpoints are read from local files, never downloaded)."""
+    if str(path).startswith(('http://', 'https://', 's3://')):
+        return (f'checkpoint {path} is a URL: checkpoints are read from '
+                f'local files only; download it and give its path')
+    return f'checkpoint not found: {path}'
+
+
 def _history_buffer_getattr(obj, name: str):
     """The only ``getattr`` a checkpoint may call while unpickling.
 
@@ -123,7 +132,7 @@ def load_file(path: str, map_location='cpu'):
         MXNetParamsError: a malformed ``.params`` file.
     """
     if not os.path.isfile(path):
-        raise CheckpointNotFoundError(f'checkpoint not found: {path}')
+        raise CheckpointNotFoundError(not_found(path))
     if str(path).endswith('.params') or is_mxnet_params(path):
         return read_mxnet_params(path)
     with open(path, 'rb') as handle:
@@ -195,7 +204,7 @@ def read_checkpoint(path: str, map_location='cpu', keep: bool = False):
     """
     path = osp.expanduser(str(path))
     if not osp.isfile(path):
-        raise CheckpointNotFoundError(f'checkpoint not found: {path}')
+        raise CheckpointNotFoundError(not_found(path))
     if osp.getsize(path) == 0:
         raise CheckpointError(f'checkpoint {path} is empty (0 bytes)')
     identity = _identity(path)

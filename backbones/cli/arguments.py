@@ -65,6 +65,11 @@ def cfg_options_action():
                 super().__call__(parser, namespace, values, option_string)
             except (AssertionError, ValueError) as err:  # e.g. brackets
                 parser.error(f'{option_string}: {" ".join(str(err).split())}')
+            except RecursionError:  # mmengine's parser loops on dict(...)
+                parser.error(f'{option_string}: mmengine cannot parse '
+                             f'{" ".join(values)!r}: values are numbers, '
+                             f'strings, lists or tuples; set a dict key by '
+                             f'key (a.b.c=value)')
 
     return CfgOptions
 
