@@ -390,6 +390,13 @@ TOOL_CASES = [
     ('cfg-options-unbalanced-brackets', 'train.py',
      [TOY_SSDLITE, '--cfg-options', 'model.backbone.out_indices=[1,2'],
      None, '--cfg-options: Imbalanced brackets exist in [1,2'),
+    ('dataset-repeated-zero-times', 'train.py',
+     [TOY_SSDLITE, '--cfg-options', 'train_dataloader.dataset.times=0'],
+     None, 'train_dataloader.dataset.times must be a whole number of at '
+     'least 1, got 0'),
+    ('device-unknown', 'benchmark.py',
+     ['backbone:EMO:1M', '--device', 'nope'], None,
+     "'nope' is not a torch device"),
     ('cfg-options-dict-value', 'train.py',
      [TOY_SSDLITE, '--cfg-options',
       "model.backbone.init_cfg=dict(type='X',checkpoint='y')"],

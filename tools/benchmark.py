@@ -65,7 +65,7 @@ def parse_args(argv=None):
                         help='untimed calls before each timed one in a '
                         'round (without them a model is timed with the '
                         "previous model's weights in the caches)")
-    parser.add_argument('--device', default=None,
+    parser.add_argument('--device', default=None, type=cli.torch_device,
                         help='cpu or cuda (default: cuda when visible)')
     parser.add_argument('--fp16', action='store_true',
                         help='autocast to float16 (CUDA only)')

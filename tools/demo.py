@@ -61,7 +61,7 @@ def main(argv=None):
     parser.add_argument('--out-dir', default='demo_out')
     parser.add_argument('--score-thr', type=float, default=0.3,
                         help='smallest box score drawn (detectors)')
-    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--device', default='cpu', type=cli.torch_device)
     parser.add_argument('--deploy', action='store_true',
                         help='infer in deploy mode (BatchNorm folded)')
     cli.add_common_args(parser)

@@ -20,7 +20,7 @@ from ..config import (build_backbone, build_model, build_model_with_weights,
 from ..engine.runner import build_runner
 from .arguments import (ArgumentParser, add_common_args, add_data_args,
                         add_launcher_args, check_score_thr, non_negative_int,
-                        positive_float, positive_int)
+                        positive_float, positive_int, torch_device)
 from .checkpoints import latest_good_checkpoint
 from .config import default_work_dir, load_run_config
 from .environment import (apply_unsafe_load, check_torchvision,
@@ -38,5 +38,6 @@ __all__ = [
     'check_torchvision', 'default_work_dir', 'keep_freed_memory',
     'latest_good_checkpoint', 'load_config', 'load_model_checkpoint',
     'load_run_config', 'non_negative_int', 'positive_float', 'positive_int',
-    'preflight', 'replace_doc_block', 'run_tool', 'work_dir_lock'
+    'preflight', 'replace_doc_block', 'run_tool', 'torch_device',
+    'work_dir_lock'
 ]

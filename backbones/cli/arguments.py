@@ -37,6 +37,18 @@ positive_int = int_at_least(1)
 non_negative_int = int_at_least(0)
 
 
+def torch_device(text: str) -> str:
+    """argparse type: a device string torch knows (``cpu``, ``cuda``,
+    ``cuda:1``, ...)."""
+    import torch
+    try:
+        torch.device(text)
+    except RuntimeError:
+        raise argparse.ArgumentTypeError(
+            f'{text!r} is not a torch device (cpu, cuda, cuda:0, ...)')
+    return text
+
+
 def positive_float(text: str) -> float:
     """argparse type: a finite number above 0."""
     try:

@@ -165,6 +165,13 @@ def check_run_values(cfg, loaders: Sequence[str]) -> None:
     """
     for name in loaders:
         loader = cfg.get(name) or {}
+        for where, dataset, _ in dataset_tree(loader.get('dataset'),
+                                              f'{name}.dataset'):
+            times = dataset.get('times', 1)  # RepeatDataset and friends
+            if not isinstance(times, int) or isinstance(times, bool) or \
+                    times < 1:
+                raise ConfigError(f'{where}.times must be a whole number of '
+                                  f'at least 1, got {times!r}')
         for key, least in (('batch_size', 1), ('num_workers', 0)):
             value = loader.get(key, least)
             if not isinstance(value, int) or isinstance(value, bool) or \
