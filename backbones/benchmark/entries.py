@@ -128,13 +128,13 @@ class NetworkRunner:
         self.folder = tempfile.mkdtemp(prefix=f'benchmark-{backend}-')
         flat = FlatOutputs(module)
         with torch.no_grad():
-            count = len(flat(inputs))
-        outputs = [f'output{i}' for i in range(count)]
+            ndims = [o.dim() for o in flat(inputs)]
+        outputs = [f'output{i}' for i in range(len(ndims))]
         self.manifest = dict(
             files=export_backend(backend).convert(
                 flat, (inputs, ), self.folder, ['input'], outputs, False),
             precision='fp32', outputs=outputs,
-            output_ndims=[o.dim() for o in flat(inputs)],
+            output_ndims=ndims,
             input=dict(name='input', size=list(inputs.shape[2:])))
         self.feed = {'input': inputs.numpy()}
         self.session = self.profiled_session(False)

@@ -19,7 +19,7 @@ import os
 from typing import Iterator, List, Sequence, Tuple
 
 from ..errors import ConfigError
-from .walk import dataset_tree
+from .walk import coco_evaluators, dataset_tree
 
 # (config key, registry name in mmengine.registry, keys that the runner
 # reads itself instead of passing them to the class)
@@ -231,12 +231,7 @@ def check_metrics(cfg, loaders: Sequence[str]) -> None:
                     (model.get('roi_head') or {}).keys()) or \
         'mask_head' in model
     for loader in loaders:
-        name = loader.replace('dataloader', 'evaluator')
-        evaluators = cfg.get(name) or []
-        for evaluator in evaluators if isinstance(evaluators, list) else \
-                [evaluators]:
-            if not str(evaluator.get('type', '')).endswith('CocoMetric'):
-                continue
+        for name, evaluator in coco_evaluators(cfg, loader):
             metrics = evaluator.get('metric', 'bbox')
             metrics = [metrics] if isinstance(metrics, str) else metrics
             wrong = [m for m in metrics if m in MASK_METRICS]

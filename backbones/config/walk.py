@@ -1,6 +1,7 @@
 """Walking a config: the datasets inside wrappers (RepeatDataset,
 ConcatDataset, ...), the test pipeline and its resize, the test size and
-the class names.  Every room that reads these asks here."""
+the class names, the COCO evaluators of a loader.  Every room that reads
+these asks here."""
 from typing import Iterator, List, Optional, Sequence, Tuple
 
 from ..errors import ConfigError
@@ -112,3 +113,14 @@ def class_names(cfg) -> List[str]:
         return list(metainfo['classes'])
     cls = dataset_class(cfg.default_scope, dataset)
     return list(getattr(cls, 'METAINFO', {}).get('classes', []))
+
+
+def coco_evaluators(cfg, loader: str) -> Iterator[Tuple[str, dict]]:
+    """``(config key, evaluator)`` of each COCO metric scoring ``loader``
+    (``val_dataloader`` -> ``val_evaluator``, a dict or a list)."""
+    key = loader.replace('dataloader', 'evaluator')
+    evaluators = cfg.get(key) or []
+    for evaluator in evaluators if isinstance(evaluators, list) else \
+            [evaluators]:
+        if str(evaluator.get('type', '')).endswith('CocoMetric'):
+            yield key, evaluator

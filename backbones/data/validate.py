@@ -22,7 +22,7 @@ import os.path as osp
 from collections import Counter, defaultdict
 from typing import Dict, List, Sequence
 
-from ..config.walk import dataset_class, datasets_of
+from ..config.walk import coco_evaluators, dataset_class, datasets_of
 from ..errors import DataError
 from .checks import _joined
 
@@ -64,6 +64,14 @@ class Findings:
         return '; '.join(
             f'{self.counts[k]} {k} (e.g. {", ".join(self.examples[k])})'
             for k in kinds if self.counts[k])
+
+
+def load_json(path: str):
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except (OSError, ValueError) as err:
+        raise DataError(f'{path} is not valid JSON: {err}') from err
 
 
 def _number(value) -> bool:
@@ -124,12 +132,11 @@ def check_coco_layout(content, ann_file: str) -> Findings:
     return found
 
 
-def check_coco(ann_file: str, image_folder: str, classes=None) -> Findings:
-    try:
-        with open(ann_file) as handle:
-            content = json.load(handle)
-    except (OSError, ValueError) as err:
-        raise DataError(f'{ann_file} is not valid JSON: {err}') from err
+def check_coco(ann_file: str, image_folder: str, classes=None,
+               content=None) -> Findings:
+    """``content``: the file's JSON when the caller has read it."""
+    if content is None:
+        content = load_json(ann_file)
     found = check_coco_layout(content, ann_file)
     if any(found.counts[kind] for kind in COCO_LAYOUT):
         return found  # the checks below read these fields
@@ -224,32 +231,22 @@ def check_label_maps(image_folder: str, label_folder: str,
     return found
 
 
-def _load_json(path: str):
-    try:
-        with open(path) as handle:
-            return json.load(handle)
-    except (OSError, ValueError) as err:
-        raise DataError(f'{path} is not valid JSON: {err}') from err
-
-
-def check_evaluator(cfg, loader: str, ann_path: str) -> None:
+def check_evaluator(cfg, loader: str, ann_path: str, own: dict) -> None:
     """The COCO evaluator of ``loader`` scores against ground truth of the
     same images: refused when there is none (mmdet prints metrics of -1 and
     exits 0) or when its ``ann_file`` lists other images than the dataset's
     (image ids collide: every score would be against another image).
+    ``own`` is the dataset's annotation file, read.
 
     Raises:
         DataError: one line with counts and examples.
     """
-    name = loader.replace('dataloader', 'evaluator')
-    evaluators = cfg.get(name) or []
-    for evaluator in evaluators if isinstance(evaluators, list) else \
-            [evaluators]:
-        if not str(evaluator.get('type', '')).endswith('CocoMetric') or \
-                evaluator.get('format_only'):
+    for name, evaluator in coco_evaluators(cfg, loader):
+        if evaluator.get('format_only'):
             continue
         truth_path = evaluator.get('ann_file') or ann_path
-        truth = _load_json(truth_path)
+        same_file = osp.abspath(truth_path) == osp.abspath(ann_path)
+        truth = own if same_file else load_json(truth_path)
         if not isinstance(truth, dict):
             raise DataError(f'{name}.ann_file {truth_path} is not a COCO '
                             f'annotation object')
@@ -258,9 +255,8 @@ def check_evaluator(cfg, loader: str, ann_path: str) -> None:
                 f'{name}: {truth_path} has no annotations, so there is no '
                 f'ground truth to score against (metrics would be -1); set '
                 f'{name}.format_only=True to only write the predictions')
-        if osp.abspath(truth_path) == osp.abspath(ann_path):
+        if same_file:
             continue
-        own = _load_json(ann_path)
         # a dataset file without annotations (image info only) is
         # compared by its image entries alone
         with_boxes = bool(own.get('annotations'))
@@ -304,12 +300,13 @@ def validate(cfg, loaders: Sequence[str], strict: bool = False,
         ann_file = dataset.get('ann_file')
         if ann_file and ann_file.endswith('.json'):
             ann_path = _joined(root, ann_file)
+            content = load_json(ann_path)  # read once for both checks
             found = check_coco(ann_path, _joined(root, prefix.get('img', '')),
-                               _dataset_classes(dataset))
+                               _dataset_classes(dataset), content)
             refused, skipped = COCO_REFUSED, COCO_SKIPPED
             where = ann_path
             if not found.line(refused):
-                check_evaluator(cfg, loader, ann_path)
+                check_evaluator(cfg, loader, ann_path, content)
         elif 'seg_map_path' in prefix:
             cls = dataset_class(cfg.default_scope, dataset)
             meta = getattr(cls, 'METAINFO', {})
