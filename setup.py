@@ -3,7 +3,7 @@
 The distribution is ``mobiledense``; the importable package is ``backbones``.
 
 * ``pip install mobiledense[onnxruntime]`` (or ``[openvino]``, ``[ncnn]``,
-  ``[mnn]``):
+  ``[mnn]``, ``[litert]``):
   a device that runs deployed artefacts: numpy, OpenCV and that runtime;
   no torch, no mm*.
 * ``pip install mobiledense[train,det,seg]``: the training side, in ranges.
@@ -52,11 +52,12 @@ setup(
         'openvino': ['openvino'],
         'ncnn': ['ncnn'],
         'mnn': ['mnn'],
+        'litert': ['ai-edge-litert'],
         # its Python runtime takes torch tensors: this extra has torch
         'executorch': ['executorch'],
         # writing artefacts (tools/deploy.py): converters and quantizers
         'deploy': ['onnx', 'onnxruntime', 'onnxslim', 'openvino', 'nncf',
-                   'ncnn', 'pnnx', 'mnn', 'executorch'],
+                   'ncnn', 'pnnx', 'mnn', 'executorch', 'ai-edge-litert'],
         # install with --no-deps: it pins protobuf <= 3.20.2, which today's
         # onnx refuses (docs/deployment.md, "mmdeploy as a client")
         'mmdeploy': ['mmdeploy==1.3.1', 'aenum', 'multiprocess', 'dill'],

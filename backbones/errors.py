@@ -73,6 +73,11 @@ class ExportError(MobiledenseError):
     from PyTorch's beyond the tolerance."""
 
 
+class ConverterEnvironmentError(ExportError):
+    """A converter's own environment (one that cannot share the lock) that
+    could not be made."""
+
+
 class ArtefactError(MobiledenseError, ValueError):
     """An artefact folder that is missing, incomplete, foreign, or whose
     runtime is not installed."""

@@ -17,6 +17,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from backbones import EMO, AsymmNet, EdgeNeXt, LeViT
 from backbones.models.folding import at_most_4d
+from backbones.models.param_cache import tables_as_buffers
 from helpers import randomise
 from standin import load_manifest, save_standin, standin_state_dict
 
@@ -324,17 +325,53 @@ def test_deploy_equals_eager(case):
     deployed.load_state_dict(eager.state_dict())
     deployed.switch_to_deploy()
     assert batchnorm_after_conv_or_linear(deployed) == []
-    # each deploy formulation: the default, and ncnn's at most 4 dims
-    for formulation in ('deploy', 'at most 4 dims'):
+    # each deploy formulation: the default, ncnn's at most 4 dims, and
+    # torch.export's parameter-derived tables as buffers
+    formulations = {
+        'deploy': lambda x: contextlib.nullcontext(),
+        'at most 4 dims': lambda x: at_most_4d(deployed),
+        'tables as buffers': lambda x: tables_as_buffers(deployed, (x, ))}
+    for formulation, context in formulations.items():
         for size in ((224, 224), (97, 131)):
             x = torch.randn(1, 3, *size)
-            with torch.no_grad(), at_most_4d(deployed) if \
-                    formulation != 'deploy' else contextlib.nullcontext():
+            with torch.no_grad(), context(x):
                 expected, outputs = eager(x), deployed(x)
             for index, (want, got) in enumerate(zip(expected, outputs)):
                 torch.testing.assert_close(
                     got, want, rtol=1e-5, atol=1e-5 * want.abs().max(),
                     msg=f'{formulation}: map {index} at {size}')
+
+
+# the families with parameter-derived tables, at their smallest arch
+@pytest.mark.parametrize('case', [('LeViT', '128S'), ('EdgeNeXt', 'xx_small')],
+                         ids=case_id)
+def test_export_stores_parameter_tables(case):
+    """Under ``tables_as_buffers`` the exported program reads LeViT's
+    attention biases and EdgeNeXt's positional encoding as buffers (no
+    gather, no encoding computed in the graph), gives the eager outputs,
+    and the model keeps no buffer of them afterwards."""
+    model = build(*case, out_indices=range(len(FAMILIES[case[0]].strides)))
+    randomise(model)
+    model.eval().switch_to_deploy()
+    x = torch.randn(1, 3, 97, 131)
+    with torch.no_grad():
+        expected = model(x)
+    with tables_as_buffers(model, (x, )):
+        program = torch.export.export(model, (x, ), strict=False)
+    tables = [b for b in program.graph_signature.buffers
+              if 'parameter_table' in b]
+    owners = {'LeViT': 'attention_biases', 'EdgeNeXt': 'token_projection'}
+    assert len(tables) == sum(owners[case[0]] in name
+                              for name, _ in model.named_parameters()
+                              if name.endswith(('attention_biases',
+                                                'token_projection.weight')))
+    computed = {str(node.target) for node in program.graph.nodes}
+    assert not computed & {'aten.index_select.default', 'aten.cos.default',
+                           'aten.sin.default'}, computed
+    assert not [name for name, _ in model.named_buffers()
+                if 'parameter_table' in name]
+    for want, got in zip(expected, program.module()(x)):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize('case', CASES, ids=case_id)

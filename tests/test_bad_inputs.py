@@ -360,6 +360,10 @@ TOOL_CASES = [
     ('deploy-ncnn-int8', 'deploy.py',
      [TOY_SSDLITE, '{ws}/good.pth', '--backend', 'ncnn', '--out',
       '{ws}/run/x', '--int8'], None, '--int8 is not available for ncnn'),
+    ('deploy-litert-int8', 'deploy.py',
+     [TOY_SSDLITE, '{ws}/good.pth', '--backend', 'litert', '--out',
+      '{ws}/run/x', '--int8'], None, '--int8 is not available for litert: '
+     "ai-edge-quantizer's static int8"),
     ('export-tolerance-negative', 'export_onnx.py',
      [TOY_SSDLITE, '{ws}/x.onnx', '--tolerance', '-1'], None,
      'argument --tolerance: must be above 0'),

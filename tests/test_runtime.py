@@ -17,7 +17,7 @@ from helpers import REPO, randomise, spread_class_scores
 
 pytestmark = pytest.mark.export
 
-BACKENDS = ('onnxruntime', 'openvino', 'ncnn', 'mnn', 'executorch')
+BACKENDS = ('onnxruntime', 'openvino', 'ncnn', 'mnn', 'executorch', 'litert')
 # The default run covers OpenVINO with the segmentor's static and free-size
 # artefacts; its other cases are second opinions of the same conversion and
 # run under -m slow (the default run has a 15-minute budget on 2 cores).
@@ -30,8 +30,11 @@ DETECTORS = {'EMO': 'toy/ssdlite_emo_2m_toy',
              'AsymmNet': 'ssdlite_asymmnet_small_coco'}
 SEGMENTOR = 'deeplabv3_emo_1m_ade20k'
 # ExecuTorch's XNNPACK lowering takes 40 s on the EMO segmentor, 15 s on
-# this one (the EMO formulation is its detector's under -m slow)
-SEGMENTOR_OF = {'executorch': 'deeplabv3_asymmnet_large_ade20k'}
+# this one (the EMO formulation is its detector's under -m slow); LiteRT's
+# default segmentor is EdgeNeXt's, for its positional encoding stored as a
+# buffer (LeViT's attention biases: its default detector)
+SEGMENTOR_OF = {'executorch': 'deeplabv3_asymmnet_large_ade20k',
+                'litert': 'deeplabv3_edgenext_xx_small_ade20k'}
 SIZE = (96, 128)
 
 
@@ -79,9 +82,10 @@ def mmdet_predictions(cfg, model, image: np.ndarray,
     return {k: result[k].numpy() for k in ('bboxes', 'scores', 'labels')}
 
 
-# MNN and ExecuTorch: one detector each in the default run (MNN: EMO, for
-# GELU and the attention formulation; ExecuTorch: AsymmNet, whose
-# lowering is the quickest), the other families under -m slow
+# MNN, ExecuTorch and LiteRT: one detector each in the default run (MNN:
+# EMO, for GELU and the attention formulation; ExecuTorch: AsymmNet, whose
+# lowering is the quickest; LiteRT: LeViT, whose attention biases
+# torch.export stores as buffers), the other families under -m slow
 DETECTOR_CASES = [
     pytest.param(family, backend, id=f'{backend}-{family}', marks=marks)
     for family in DETECTORS
@@ -90,6 +94,8 @@ DETECTOR_CASES = [
                            ('mnn', () if family == 'EMO' else
                             pytest.mark.slow),
                            ('executorch', () if family == 'AsymmNet' else
+                            pytest.mark.slow),
+                           ('litert', () if family == 'LeViT' else
                             pytest.mark.slow))]
 
 
@@ -291,6 +297,33 @@ def test_model_a_backend_cannot_express_writes_nothing(tmp_path,
     assert str(info.value).startswith('ncnn cannot express this model: it '
                                       'has no layer for Tensor.reshape')
     assert list(tmp_path.iterdir()) == []
+
+
+def test_converter_environment_that_cannot_be_made_writes_nothing(
+        tmp_path, monkeypatch):
+    """LiteRT's converter runs in an environment of its own, made on first
+    use: when it cannot be made (here, a lock pip cannot read), the deploy
+    stops in one line that says so (not that the model cannot be
+    expressed), writes no artefact and marks no environment complete."""
+    import backbones.export.converter_env as converter_env
+    from backbones.errors import ConverterEnvironmentError
+    locks = tmp_path / 'requirements'
+    locks.mkdir()
+    (locks / 'litert-converter.txt').write_text('not a requirement ===\n')
+    monkeypatch.setattr(converter_env, 'REQUIREMENTS', locks)
+    monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path / 'cache'))
+    cfg, model = deployed_model(DETECTORS['AsymmNet'])
+    out = tmp_path / 'out' / 'artefact'
+    out.parent.mkdir()
+    with pytest.raises(ConverterEnvironmentError) as info:
+        deploy(model, cfg, 'litert', str(out), SIZE, source={},
+               report=lambda line: None)
+    message = str(info.value)
+    assert message.startswith('could not make the litert-converter '
+                              'environment in ') and '\n' not in message
+    assert list(out.parent.iterdir()) == []
+    env, = (tmp_path / 'cache' / 'mobiledense').iterdir()
+    assert not (env / converter_env.COMPLETE).exists()
 
 
 @pytest.mark.parametrize('src, dst', [((7, 9), (20, 33)), ((40, 30), (13, 17)),

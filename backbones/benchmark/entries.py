@@ -9,7 +9,8 @@ Modes of networks (no pre- or post-processing): ``eager`` and ``deploy``
 (PyTorch, BatchNorm folded for deploy) and ``BACKEND-network`` (the deploy
 network converted as ``tools/deploy.py`` converts it, static size, fp32,
 run by that runtime's session: ``onnxruntime-network``,
-``openvino-network``, ``ncnn-network``, ``mnn-network``).  End to end (an
+``openvino-network``, ``ncnn-network``, ``mnn-network``,
+``executorch-network``, ``litert-network``).  End to end (an
 image to boxes or masks), configs only: ``eager`` and ``deploy`` through
 mmdet's / mmseg's inference API, and ``artefact:BACKEND[-int8]``, the
 artefacts ``tools/deploy.py`` writes, run by :mod:`backbones.runtime`.

@@ -23,7 +23,7 @@ import torch.nn as nn
 
 from .. import __version__
 from ..config.walk import class_names, test_input_shape, test_resize
-from ..errors import ExportError
+from ..errors import ConverterEnvironmentError, ExportError
 from ..runtime.manifest import (FORMAT, FORMAT_VERSION, MANIFEST,
                                 check_manifest, sha256_of, write_manifest)
 from .backends import export_backend
@@ -125,8 +125,8 @@ def versions() -> Dict[str, str]:
     import importlib.metadata as metadata
     found = {'python': platform.python_version()}
     for name in ('torch', 'onnx', 'onnxruntime', 'onnxslim', 'openvino',
-                 'ncnn', 'pnnx', 'mnn', 'mmengine', 'mmcv', 'mmdet',
-                 'mmsegmentation'):
+                 'ncnn', 'pnnx', 'mnn', 'executorch', 'ai-edge-litert',
+                 'mmengine', 'mmcv', 'mmdet', 'mmsegmentation'):
         try:
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -307,6 +307,8 @@ def deploy(model: nn.Module, cfg, backend: str, out: str,
         try:
             files = converter.convert(graph, examples[0], folder,
                                       input_names, outputs, free_size)
+        except ConverterEnvironmentError:
+            raise  # not the model's fault: say it as it is
         except ExportError as err:
             raise ExportError(f'{backend} cannot express this model: '
                               f'{err}') from err

@@ -5,7 +5,8 @@ Fields (written by :mod:`backbones.export.artefact`)::
 
     format, format_version, mobiledense_version
     task            'detection' | 'segmentation'
-    backend         'onnxruntime' | 'openvino' | 'ncnn' | 'mnn'
+    backend         'onnxruntime' | 'openvino' | 'ncnn' | 'mnn' |
+                    'executorch' | 'litert'
     precision       'fp32' | 'int8'
     files           {role: file name}, sha256 {file name: hex digest}
     input           size [H, W] of the static graph input, or null when the

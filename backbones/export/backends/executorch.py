@@ -1,15 +1,15 @@
 """ExecuTorch artefacts: the graph through ``torch.export`` (non-strict),
 lowered to XNNPACK (``XnnpackPartitioner``), one ``model.pte``.  The input
 size is static; fp32.  Parameter-derived tables (LeViT's attention biases,
-EdgeNeXt's positional encoding) are traced as computation, not stored:
-correct, not the fastest."""
+EdgeNeXt's positional encoding) are stored for that size
+(:mod:`backbones.export.torch_export`)."""
 import os.path as osp
 from typing import Dict, Sequence
 
-import torch
 import torch.nn as nn
 
-from ...errors import ExportError
+from ...errors import ExportError, one_line
+from ..torch_export import export_program
 
 FREE_SIZE = False
 INT8 = None
@@ -27,13 +27,13 @@ def convert(graph: nn.Module, example: tuple, folder: str,
     except ImportError as err:
         raise ExportError(f'ExecuTorch is not installed ({err}); pip '
                           f'install "mobiledense[executorch]"') from err
+    program = export_program(graph, example)
     try:
-        program = torch.export.export(graph, tuple(example), strict=False)
         lowered = to_edge_transform_and_lower(
             program, partitioner=[XnnpackPartitioner()]).to_executorch()
-    except Exception as err:  # the exporter's or lowering's refusal
-        raise ExportError(f'{type(err).__name__}: '
-                          f'{" ".join(str(err).split())[:300]}') from err
+    except Exception as err:  # the lowering's refusal, whatever its type
+        raise ExportError(f'ExecuTorch lowering: {one_line(err)[:300]}') \
+            from err
     with open(osp.join(folder, 'model.pte'), 'wb') as handle:
         handle.write(lowered.buffer)
     return dict(model='model.pte')

@@ -13,7 +13,7 @@ from types import ModuleType
 
 from ...errors import ArtefactError
 
-BACKENDS = ('onnxruntime', 'openvino', 'ncnn', 'mnn', 'executorch')
+BACKENDS = ('onnxruntime', 'openvino', 'ncnn', 'mnn', 'executorch', 'litert')
 
 # layout operators: transposes, reorders, reshapes, slices, splits and
 # pads, by the names the runtimes give them after their graph passes (a
