@@ -165,7 +165,8 @@ def test_deployed_detector_reaches_the_checkpoints_map(
 
 @pytest.mark.slow
 @pytest.mark.parametrize('backend, int8', [
-    ('openvino', False), ('ncnn', False), ('onnxruntime', True),
+    ('openvino', False), ('ncnn', False), ('mnn', False),
+    ('executorch', False), ('litert', False), ('onnxruntime', True),
     ('openvino', True)])
 def test_every_deployed_detector_reaches_the_checkpoints_map(
         levit_detector, levit_detector_map, toy_workspace, tmp_path,
@@ -300,8 +301,10 @@ def test_deployed_segmentor_keeps_the_aspect_ratio_as_pytorch(
     assert deployed['mIoU'] == pytest.approx(segmentor_miou, abs=0.2)
 
 
-# ncnn artefacts have a static input size: the toy test pipeline with a
-# fixed-size resize, so that the artefact sees what PyTorch sees.
+# ncnn, MNN, ExecuTorch and LiteRT artefacts have a static input size: the
+# toy test pipeline with a fixed-size resize, so that the artefact sees
+# what PyTorch sees.
+STATIC_SIZE_BACKENDS = ('ncnn', 'mnn', 'executorch', 'litert')
 FIXED_SIZE_SEG = ['--cfg-options', 'test_dataloader.dataset.pipeline.1.'
                   'keep_ratio=False',
                   'test_dataloader.dataset.pipeline.1.scale=(320,256)']
@@ -309,14 +312,15 @@ FIXED_SIZE_SEG = ['--cfg-options', 'test_dataloader.dataset.pipeline.1.'
 
 @pytest.mark.slow
 @pytest.mark.parametrize('backend, int8', [
-    ('openvino', False), ('ncnn', False), ('onnxruntime', True),
+    ('openvino', False), ('ncnn', False), ('mnn', False),
+    ('executorch', False), ('litert', False), ('onnxruntime', True),
     ('openvino', True)])
 def test_every_deployed_segmentor_reaches_the_checkpoints_miou(
         segmentor, segmentor_miou, toy_workspace, tmp_path, backend, int8):
     """fp32 within 0.2 mIoU points (0.002) of the checkpoint's, int8 within
     2: onnxruntime and OpenVINO with the keep-ratio resize (free input
-    size), ncnn with the set resized to 256x320."""
-    fixed = FIXED_SIZE_SEG if backend == 'ncnn' else []
+    size), the static-size runtimes with the set resized to 256x320."""
+    fixed = FIXED_SIZE_SEG if backend in STATIC_SIZE_BACKENDS else []
     pytorch = metrics_of(run_tool(
         'test.py', SEG_TOY, segmentor[1], '--work-dir', tmp_path / 'test',
         *fixed, cwd=toy_workspace))['mIoU'] if fixed else segmentor_miou

@@ -1,13 +1,15 @@
 """Deploy a config and a checkpoint to an edge runtime: an artefact folder
-that ONNX Runtime, OpenVINO or ncnn runs from image to boxes or masks.
+that ONNX Runtime, OpenVINO, ncnn, MNN, ExecuTorch or LiteRT runs from
+image to boxes or masks.
 
     python tools/deploy.py CONFIG CHECKPOINT --backend {onnxruntime,openvino,
-        ncnn} --out DIR [--shape H W] [--int8 [--calib-images N]]
+        ncnn,mnn,executorch,litert} --out DIR [--shape H W]
+        [--int8 [--calib-images N]]
 
 A test pipeline that keeps the aspect ratio gives onnxruntime and
 OpenVINO artefacts a free input size: each image goes in at the size the
-pipeline resizes it to, as in PyTorch.  ``--shape`` (and every ncnn
-artefact) fixes the input size instead; keep-ratio images are then padded
+pipeline resizes it to, as in PyTorch.  ``--shape`` (and every ncnn, MNN,
+ExecuTorch and LiteRT artefact) fixes the input size instead; keep-ratio images are then padded
 to it, which changes what pooled and windowed models compute (a warning
 says so).
 

@@ -61,7 +61,8 @@ class DeployedModel:
 
 def load(folder: str, threads: int = 0) -> DeployedModel:
     """The artefact in ``folder`` (written by ``tools/deploy.py``);
-    ``threads`` 0 lets the runtime choose.
+    ``threads`` 0 uses every core (the runtime's own default, or
+    ``os.cpu_count()`` where that default is one thread: MNN, LiteRT).
 
     Raises:
         ArtefactError: a missing, incomplete or foreign folder, or a

@@ -2,6 +2,7 @@
 delegate, fp32): ``model`` is the ``.tflite`` file.  Its one signature
 names inputs ``args_<i>`` and outputs ``output_<i>`` in the graph's
 order."""
+import os
 import os.path as osp
 import re
 from typing import List
@@ -29,8 +30,10 @@ class Session:
         interpreter = require_runtime('ai_edge_litert.interpreter', 'litert')
         path = osp.join(folder, manifest['files']['model'])
         try:
+            # threads 0: every core, as the other runtimes' default (the
+            # interpreter's own ran one: 27.8 vs 15.4 ms on 2 cores)
             self.interpreter = interpreter.Interpreter(
-                model_path=path, num_threads=threads or None)
+                model_path=path, num_threads=threads or os.cpu_count())
             self.runner = self.interpreter.get_signature_runner()
         except Exception as err:  # a file the interpreter cannot read
             raise ArtefactError(f'LiteRT cannot load {path}: '

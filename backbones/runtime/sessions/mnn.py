@@ -1,4 +1,5 @@
 """MNN (CPU backend, fp32 precision): ``model`` is the ``.mnn`` file."""
+import os
 import os.path as osp
 from typing import List
 
@@ -21,9 +22,10 @@ class Session:
         import MNN.nn as mnn_nn
         self.expr = expr
         # 'high': fp32 arithmetic, as the graph was verified with
-        config = {'backend': 'CPU', 'precision': 'high'}
-        if threads:
-            config['numThread'] = threads
+        # threads 0: every core, as the other runtimes' default (MNN's own
+        # is one thread: 39.5 vs 24.0 ms on 2 cores, toy SSDLite-EMO-2M)
+        config = {'backend': 'CPU', 'precision': 'high',
+                  'numThread': threads or os.cpu_count()}
         runtime = mnn_nn.create_runtime_manager((config, ))
         inputs = [manifest['input']['name']] + list(
             manifest['input'].get('extra', []))
