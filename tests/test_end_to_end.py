@@ -314,7 +314,7 @@ FIXED_SIZE_SEG = ['--cfg-options', 'test_dataloader.dataset.pipeline.1.'
 @pytest.mark.parametrize('backend, int8', [
     ('openvino', False), ('ncnn', False), ('mnn', False),
     ('executorch', False), ('litert', False), ('onnxruntime', True),
-    ('openvino', True)])
+    ('openvino', True), ('executorch', True)])
 def test_every_deployed_segmentor_reaches_the_checkpoints_miou(
         segmentor, segmentor_miou, toy_workspace, tmp_path, backend, int8):
     """fp32 within 0.2 mIoU points (0.002) of the checkpoint's, int8 within

@@ -117,9 +117,10 @@ def test_every_family_deploys_to_every_backend(family, backend, tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith('.')]
 
 
-@pytest.mark.parametrize('backend', BACKENDS)
-def test_segmentor_deploys_to_every_backend(backend, tmp_path):
-    cfg, model = deployed_model(SEGMENTOR_OF.get(backend, SEGMENTOR))
+def check_segmentor(config: str, backend: str, tmp_path) -> None:
+    """The static artefact equals PyTorch (the deploy step's check) and
+    labels an image of another size at that image's size."""
+    cfg, model = deployed_model(config)
     out = tmp_path / 'artefact'
     manifest = deploy(model, cfg, backend, str(out), SIZE, source={},
                       report=lambda line: None)
@@ -128,11 +129,32 @@ def test_segmentor_deploys_to_every_backend(backend, tmp_path):
     assert seg.shape == (70, 100) and seg.max() < 150
 
 
+@pytest.mark.parametrize('backend', BACKENDS)
+def test_segmentor_deploys_to_every_backend(backend, tmp_path):
+    check_segmentor(SEGMENTOR_OF.get(backend, SEGMENTOR), backend, tmp_path)
+
+
 # keep-ratio test pipelines: one segmentor per family, and a RetinaNet
 KEEP_RATIO_SEGMENTORS = {'EMO': 'deeplabv3_emo_1m_ade20k',
                          'LeViT': 'pspnet_levit_128s_ade20k',
                          'EdgeNeXt': 'deeplabv3_edgenext_xx_small_ade20k',
                          'AsymmNet': 'deeplabv3_asymmnet_large_ade20k'}
+
+
+# the phone runtimes' other segmentors: one per family (what the default
+# run leaves out)
+PHONE_SEGMENTOR_CASES = [
+    pytest.param(family, backend, id=f'{backend}-{family}')
+    for family in ('EMO', 'LeViT', 'EdgeNeXt', 'AsymmNet')
+    for backend in ('mnn', 'executorch', 'litert')
+    if SEGMENTOR_OF.get(backend, SEGMENTOR) != KEEP_RATIO_SEGMENTORS[family]]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('family, backend', PHONE_SEGMENTOR_CASES)
+def test_every_family_segmentor_deploys_to_phone_runtimes(family, backend,
+                                                          tmp_path):
+    check_segmentor(KEEP_RATIO_SEGMENTORS[family], backend, tmp_path)
 
 
 def mmseg_prediction(cfg, model, image: np.ndarray) -> np.ndarray:
@@ -297,6 +319,36 @@ def test_model_a_backend_cannot_express_writes_nothing(tmp_path,
     assert str(info.value).startswith('ncnn cannot express this model: it '
                                       'has no layer for Tensor.reshape')
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_executorch_int8_deploys_or_is_refused_in_one_line(tmp_path):
+    """ExecuTorch int8 (PT2E, XNNPACK quantizer; the head stays in float):
+    the AsymmNet detector's program runs and stays near fp32; LeViT's
+    quantized program is one XNNPACK will not load, which the deploy says
+    in one line, writing nothing."""
+    from backbones.export.quantize import prepared_inputs, quantizer
+    rng = np.random.default_rng(0)
+    calibration = quantizer('executorch', lambda manifest: prepared_inputs(
+        [rng.integers(0, 256, (*SIZE, 3), dtype=np.uint8)
+         for _ in range(4)], manifest), report=lambda line: None)
+    cfg, model = deployed_model(DETECTORS['AsymmNet'])
+    manifest = deploy(model, cfg, 'executorch', str(tmp_path / 'asymmnet'),
+                      SIZE, source={}, quantize=calibration,
+                      report=lambda line: None)
+    assert manifest['precision'] == 'int8'
+    assert manifest['quantization']['relative_difference_from_fp32'] < 0.05
+    assert 0 < manifest['quantization']['kept_in_float']
+    boxes = load(str(tmp_path / 'asymmnet'))(an_image())['bboxes']
+    assert boxes.ndim == 2 and boxes.shape[1] == 4
+    cfg, model = deployed_model(DETECTORS['LeViT'])
+    with pytest.raises(ExportError) as info:
+        deploy(model, cfg, 'executorch', str(tmp_path / 'levit'), SIZE,
+               source={}, quantize=calibration, report=lambda line: None)
+    assert str(info.value).startswith('executorch cannot run the int8 '
+                                      'model it made: ')
+    assert '\n' not in str(info.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['asymmnet']
 
 
 def test_converter_environment_that_cannot_be_made_writes_nothing(

@@ -19,7 +19,7 @@ from typing import Callable, Iterable, List
 import numpy as np
 
 from ..config.walk import leaf_datasets
-from ..errors import DataError, ExportError
+from ..errors import ArtefactError, DataError, ExportError
 from .backends import export_backend
 from .compare import output_differences
 
@@ -89,9 +89,13 @@ def quantizer(backend: str,
         from ..runtime import DeployedModel
         inputs = calibration(manifest)
         fp32 = DeployedModel(folder, manifest=manifest)
-        changes = tool.quantize(folder, manifest, inputs)
-        int8 = DeployedModel(folder, manifest=dict(manifest, **changes,
-                                                   precision='int8'))
+        changes = tool.quantize(folder, manifest, inputs, graph)
+        try:
+            int8 = DeployedModel(folder, manifest=dict(
+                manifest, **changes, precision='int8'))
+        except ArtefactError as err:  # e.g. XNNPACK refusing a node
+            raise ExportError(f'{backend} cannot run the int8 model it '
+                              f'made: {err}') from err
         reference = fp32.run_graph(inputs[0])
         got = int8.run_graph(inputs[0])
         worst = max(output_differences(

@@ -8,8 +8,10 @@ Each module has:
   -> {role: file name}``: the runtime's model files of ``graph`` in
   ``folder``;
 * ``INT8``: the name of its int8 tool, and ``quantize(folder, manifest,
-  inputs) -> dict(files=..., kept_in_float=N)``; or ``INT8 = None`` and
-  ``NO_INT8``, the reason there is none.
+  inputs, graph) -> dict(files=..., kept_in_float=N)`` (``inputs``: the
+  calibration feeds by input name; ``graph``: the module the fp32 files
+  were made from, for tools that quantize before converting); or ``INT8 =
+  None`` and ``NO_INT8``, the reason there is none.
 """
 from types import ModuleType
 from typing import Set

@@ -15,8 +15,11 @@ from ..onnx import write_onnx
 
 FREE_SIZE = False
 INT8 = None
-NO_INT8 = ("MNN's int8 tool is reached through its mnnquant wrapper, which "
-           "sends usage data; not wired here")
+# its quantizer called as the wheel's C++ module (``_tools.mnnquant``; the
+# mnnquant wrapper sends usage data) on the toy EMO and AsymmNet detectors:
+# std::length_error, the process aborted (KL, EMA and ADMM alike)
+NO_INT8 = ("MNN's quantizer (mnn 3.6.1, _tools.mnnquant) aborted the "
+           'process on the toy EMO and AsymmNet detectors')
 
 
 def convert(graph: nn.Module, example: tuple, folder: str,

@@ -21,8 +21,8 @@ def convert(graph: nn.Module, example: tuple, folder: str,
     return dict(model='model.onnx')
 
 
-def quantize(folder: str, manifest: dict,
-                         inputs: List[dict]) -> dict:
+def quantize(folder: str, manifest: dict, inputs: List[dict],
+             graph=None) -> dict:
     import onnx
     from onnxruntime.quantization import (CalibrationDataReader,
                                           QuantFormat, QuantType,

@@ -26,8 +26,8 @@ def convert(graph: nn.Module, example: tuple, folder: str,
     return dict(xml='model.xml', bin='model.bin')
 
 
-def quantize(folder: str, manifest: dict,
-                      inputs: List[dict]) -> dict:
+def quantize(folder: str, manifest: dict, inputs: List[dict],
+             graph=None) -> dict:
     import nncf
     import openvino as ov
     core = ov.Core()
