@@ -31,7 +31,7 @@ from ..config import (build_backbone, build_model, check_channels,
                       load_config, test_input_shape, test_resize_step)
 from ..errors import UsageError
 from ..export.onnx import FlatOutputs
-from ..runtime.sessions import BACKENDS, backend_module
+from ..runtime.sessions import BACKENDS, open_session
 
 NETWORK_MODES = ('eager', 'deploy') + tuple(f'{backend}-network'
                                             for backend in BACKENDS)
@@ -141,8 +141,8 @@ class NetworkRunner:
         self.session = self.profiled_session(False)
 
     def profiled_session(self, profile: bool = True):
-        return backend_module(self.backend).Session(
-            self.folder, self.manifest, self.threads, profile)
+        return open_session(self.backend, self.folder, self.manifest,
+                            self.threads, profile)
 
     def __call__(self, _inputs, session=None):
         return [torch.from_numpy(o) for o in

@@ -15,7 +15,7 @@ from . import postprocess
 from ..errors import ArtefactError, ImageError
 from .manifest import read_manifest
 from .preprocess import decode, graph_inputs, prepare
-from .sessions import backend_module
+from .sessions import open_session
 
 __all__ = ['ArtefactError', 'DeployedModel', 'ImageError', 'load']
 
@@ -33,8 +33,8 @@ class DeployedModel:
         self.manifest = manifest or read_manifest(folder)
         self.task = self.manifest['task']
         self.classes = tuple(self.manifest['classes'])
-        self.session = backend_module(self.manifest['backend']).Session(
-            folder, self.manifest, threads, profile)
+        self.session = open_session(self.manifest['backend'], folder,
+                                    self.manifest, threads, profile)
 
     def run_graph(self, inputs):
         """The graph alone on prepared inputs: a ``(1, 3, H, W)`` array,

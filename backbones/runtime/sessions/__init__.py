@@ -1,10 +1,11 @@
 """The runtimes an artefact can run on, one module per runtime: each has
-``FILES`` (the roles of the files its artefacts hold) and ``Session(folder,
-manifest, threads)`` with ``run(inputs) -> [outputs]`` for the graph's
-inputs by name (the ``(1, 3, H, W)`` float32 image first); built with
-``profile=True``, ``op_times()`` gives the seconds the runtime's own
-profiler counted per operator type over the runs so far (a runtime
-without a profiler raises :class:`ArtefactError`).  A module
+``FILES`` (the roles of the files its artefacts hold), ``PROFILER`` (what
+its per-operator profiler is, or None where its Python package has none)
+and ``Session(folder, manifest, threads, profile)`` with ``run(inputs) ->
+[outputs]`` for the graph's inputs by name (the ``(1, 3, H, W)`` float32
+image first); built with ``profile=True``, ``op_times()`` gives the
+seconds the runtime's own profiler counted per operator type over the runs
+so far.  :func:`open_session` builds one.  A module
 imports its runtime only when a session is built, so an artefact needs just
 its own.  Adding a runtime: a module here, one in
 :mod:`backbones.export.backends`, and its name in :data:`BACKENDS`."""
@@ -36,6 +37,21 @@ def backend_module(backend: str, package: str = __name__,
         raise error(f'unknown backend {backend!r}: choose one of '
                     f'{", ".join(BACKENDS)}')
     return importlib.import_module(f'{package}.{backend}')
+
+
+def open_session(backend: str, folder: str, manifest: dict,
+                 threads: int = 0, profile: bool = False):
+    """``backend``'s ``Session`` of the artefact in ``folder``.
+
+    Raises:
+        ArtefactError: an unknown backend, or ``profile`` for a runtime
+            without a profiler.
+    """
+    module = backend_module(backend)
+    if profile and module.PROFILER is None:
+        raise ArtefactError(f'{backend} has no per-operator profiler in '
+                            f'its Python package')
+    return module.Session(folder, manifest, threads, profile)
 
 
 def require_runtime(module: str, backend: str) -> ModuleType:

@@ -7,19 +7,17 @@ from typing import List
 
 import numpy as np
 
-from ...errors import ArtefactError
+from ...errors import ArtefactError, one_line
 from . import require_runtime
 
 # what the artefact folder holds, by role (manifest ``files``)
 FILES = ('model', )
+PROFILER = None
 
 
 class Session:
     def __init__(self, folder: str, manifest: dict, threads: int = 0,
                  profile: bool = False):
-        if profile:
-            raise ArtefactError('ExecuTorch has no per-operator profiler in '
-                                'its Python runtime')
         runtime = require_runtime('executorch.runtime', 'executorch')
         import torch
         self.torch = torch
@@ -29,7 +27,7 @@ class Session:
                 path).load_method('forward')
         except Exception as err:  # a program the runtime cannot load
             raise ArtefactError(f'ExecuTorch cannot load {path}: '
-                                f'{" ".join(str(err).split())}') from err
+                                f'{one_line(err)}') from err
 
     def run(self, inputs: dict) -> List[np.ndarray]:
         tensors = [self.torch.from_numpy(np.ascontiguousarray(a))

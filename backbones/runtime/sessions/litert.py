@@ -9,11 +9,12 @@ from typing import List
 
 import numpy as np
 
-from ...errors import ArtefactError
+from ...errors import ArtefactError, one_line
 from . import check_input_size, require_runtime
 
 # what the artefact folder holds, by role (manifest ``files``)
 FILES = ('model', )
+PROFILER = None
 
 
 def by_position(names) -> List[str]:
@@ -24,9 +25,6 @@ def by_position(names) -> List[str]:
 class Session:
     def __init__(self, folder: str, manifest: dict, threads: int = 0,
                  profile: bool = False):
-        if profile:
-            raise ArtefactError("LiteRT's Python interpreter has no "
-                                'per-operator profiler')
         interpreter = require_runtime('ai_edge_litert.interpreter', 'litert')
         path = osp.join(folder, manifest['files']['model'])
         try:
@@ -37,7 +35,7 @@ class Session:
             self.runner = self.interpreter.get_signature_runner()
         except Exception as err:  # a file the interpreter cannot read
             raise ArtefactError(f'LiteRT cannot load {path}: '
-                                f'{" ".join(str(err).split())}') from err
+                                f'{one_line(err)}') from err
         signature = next(iter(
             self.interpreter.get_signature_list().values()))
         self.input_names = by_position(signature['inputs'])

@@ -10,13 +10,12 @@ from . import require_runtime
 
 # what the artefact folder holds, by role (manifest ``files``)
 FILES = ('model', )
+PROFILER = None
 
 
 class Session:
     def __init__(self, folder: str, manifest: dict, threads: int = 0,
                  profile: bool = False):
-        if profile:
-            raise ArtefactError('MNN has no per-operator profiler in Python')
         require_runtime('MNN', 'mnn')
         import MNN.expr as expr
         import MNN.nn as mnn_nn

@@ -10,15 +10,14 @@ from . import require_runtime
 
 # what the artefact folder holds, by role (manifest ``files``)
 FILES = ('param', 'bin')
+# ncnn prints per-layer times only when built with NCNN_BENCHMARK, and its
+# Python binding returns none
+PROFILER = None
 
 
 class Session:
     def __init__(self, folder: str, manifest: dict, threads: int = 0,
                  profile: bool = False):
-        if profile:
-            # ncnn prints per-layer times only when built with
-            # NCNN_BENCHMARK, and its Python binding returns none
-            raise ArtefactError('ncnn has no per-layer profiler in Python')
         ncnn = require_runtime('ncnn', 'ncnn')
         self.ncnn = ncnn
         self.net = ncnn.Net()

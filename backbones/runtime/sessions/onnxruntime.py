@@ -12,6 +12,7 @@ from . import check_input_size, require_runtime
 
 # what the artefact folder holds, by role (manifest ``files``)
 FILES = ('model', )
+PROFILER = 'SessionOptions.enable_profiling'
 
 
 def inference_session(path: str, threads: int = 0, profile: bool = False):

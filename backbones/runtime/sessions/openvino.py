@@ -10,6 +10,7 @@ from . import check_input_size, require_runtime
 
 # what the artefact folder holds, by role (manifest ``files``)
 FILES = ('xml', 'bin')
+PROFILER = 'per-layer performance counters'
 
 
 class Session:
