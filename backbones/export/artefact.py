@@ -27,7 +27,7 @@ from ..errors import ConverterEnvironmentError, ExportError
 from ..runtime.manifest import (FORMAT, FORMAT_VERSION, MANIFEST,
                                 check_manifest, sha256_of, write_manifest)
 from .backends import export_backend
-from .compare import FP32_TOLERANCE, LABEL_TOLERANCE, output_differences
+from .compare import FP32_TOLERANCE, output_differences
 from .graphs import DetectionGraph, SegmentationGraph, pad_value
 
 
@@ -114,11 +114,8 @@ def build_graph(model: nn.Module, scope: str, size: Tuple[int, int],
                                          if free_size else [])
         return graph, 'detection', outputs, \
             detection_postprocess(model, graph)
-    graph = SegmentationGraph(model, size, free_size)
-    if free_size:  # labels straight from the graph
-        return graph, 'segmentation', ['sem_seg'], dict(
-            align_corners=False, labels_in_graph=True)
-    return graph, 'segmentation', ['seg_logits'], dict(align_corners=False)
+    return SegmentationGraph(model, size, free_size), 'segmentation', \
+        ['seg_logits'], dict(align_corners=False)
 
 
 def versions() -> Dict[str, str]:
@@ -140,20 +137,13 @@ def example_input(size: Tuple[int, int], seed: int = 0) -> torch.Tensor:
     return torch.rand(1, 3, *size, generator=gen) * 255
 
 
-def graph_examples(size: Tuple[int, int], graph: nn.Module,
-                   free_size: bool, divisor: int) -> List[tuple]:
+def graph_examples(size: Tuple[int, int], free_size: bool,
+                   divisor: int) -> List[tuple]:
     """The inputs an artefact is checked on: one image of ``size``; with
-    a free size also one of :func:`second_size`, and for a segmentation
-    graph each with an ``image_size`` that crops and rescales."""
-    if not free_size:
-        return [(example_input(size), )]
-    examples = [(example_input(size), ),
-                (example_input(second_size(size, divisor), 1), )]
-    if isinstance(graph, SegmentationGraph):
-        examples = [(pixels, torch.tensor(
-            [pixels.shape[2] - 3 * i, pixels.shape[3] - 2 * i,
-             pixels.shape[2] * 5 // 4, pixels.shape[3] * 9 // 10]))
-            for i, (pixels, ) in enumerate(examples)]
+    a free size also one of :func:`second_size`."""
+    examples = [(example_input(size), )]
+    if free_size:
+        examples.append((example_input(second_size(size, divisor), 1), ))
     return examples
 
 
@@ -164,10 +154,9 @@ def verify(folder: str, manifest: dict, graph: nn.Module,
     (tuples of graph inputs)."""
     from ..runtime import DeployedModel
     model = DeployedModel(folder, manifest=manifest)
-    names = [manifest['input']['name']] + manifest['input'].get('extra', [])
     worst = None
     for example in examples:
-        got = model.run_graph({n: t.numpy() for n, t in zip(names, example)})
+        got = model.run_graph(example[0].numpy())
         with torch.no_grad():
             want = graph(*example)
         want = list(want) if isinstance(want, (tuple, list)) else [want]
@@ -214,15 +203,14 @@ def staging_folder(out: str) -> Iterator[str]:
 
 
 def describe(model: nn.Module, cfg, backend: str, task: str, files: dict,
-             size: Tuple[int, int], free_size: bool, input_names: List[str],
-             outputs: List[str], post: dict, source: dict) -> dict:
+             size: Tuple[int, int], free_size: bool, outputs: List[str], post: dict, source: dict) -> dict:
     """The manifest of an fp32 artefact (:mod:`backbones.runtime.manifest`
     lists the fields)."""
     return dict(
         format=FORMAT, format_version=FORMAT_VERSION,
         mobiledense_version=__version__, task=task, backend=backend,
         precision='fp32', files=files, sha256={},
-        input=dict(name='image', extra=input_names[1:],
+        input=dict(name='image',
                    size=None if free_size else list(size),
                    size_divisor=size_divisor(model), channel_order='bgr',
                    layout='NCHW', dtype='float32',
@@ -230,7 +218,7 @@ def describe(model: nn.Module, cfg, backend: str, task: str, files: dict,
         preprocess=preprocess_rule(cfg, size), classes=class_names(cfg),
         postprocess=post, outputs=outputs,
         output_ndims=[3, 3, 1][:len(outputs)] if task == 'detection'
-        else [3] if free_size else [4],
+        else [4],
         source=source, versions=versions())
 
 
@@ -244,23 +232,19 @@ def check_outputs(folder: str, manifest: dict, graph: nn.Module,
     """
     differences = verify(folder, manifest, graph, examples)
     worst = max(differences)
-    labels = bool(manifest['postprocess'].get('labels_in_graph'))
-    tolerance = LABEL_TOLERANCE if labels else FP32_TOLERANCE
     backend = manifest['backend']
-    if worst > tolerance:
+    if worst > FP32_TOLERANCE:
         raise ExportError(f'{backend} output '
                           f'{manifest["outputs"][differences.index(worst)]} '
                           f'differs from PyTorch by {worst:.2e} (above '
-                          f'{tolerance:g}); nothing was written')
+                          f'{FP32_TOLERANCE:g}); nothing was written')
     checked = ' and '.join('x'.join(map(str, e[0].shape[-2:]))
                            for e in examples)
-    measure = 'share of pixels labelled otherwise' if labels else \
-        'largest relative difference'
     free = manifest['input']['size'] is None
     report(f'{backend} fp32 vs PyTorch at {checked}'
-           f'{" (input size free)" if free else ""}: {measure} {worst:.2e}')
-    return {'fp32_label_mismatch' if labels else
-            'fp32_relative_difference': worst}
+           f'{" (input size free)" if free else ""}: largest relative difference '
+           f'{worst:.2e}')
+    return {'fp32_relative_difference': worst}
 
 
 def finish(folder: str, manifest: dict) -> None:
@@ -299,21 +283,20 @@ def deploy(model: nn.Module, cfg, backend: str, out: str,
     graph, task, outputs, post = build_graph(model, cfg.default_scope, size,
                                              free_size)
     graph.eval()
-    examples = graph_examples(size, graph, free_size, size_divisor(model))
-    input_names = ['image', 'image_size'][:len(examples[0])]
+    examples = graph_examples(size, free_size, size_divisor(model))
     with torch.no_grad():  # caches parameter-only tables (LeViT's biases,
         graph(*examples[0])  # EdgeNeXt's encodings): exported as constants
     with staging_folder(out) as folder:
         try:
             files = converter.convert(graph, examples[0], folder,
-                                      input_names, outputs, free_size)
+                                      ['image'], outputs, free_size)
         except ConverterEnvironmentError:
             raise  # not the model's fault: say it as it is
         except ExportError as err:
             raise ExportError(f'{backend} cannot express this model: '
                               f'{err}') from err
         manifest = describe(model, cfg, backend, task, files, size,
-                            free_size, input_names, outputs, post, source)
+                            free_size, outputs, post, source)
         manifest['verified'] = check_outputs(folder, manifest, graph,
                                              examples, report)
         if quantize is not None:

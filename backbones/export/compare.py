@@ -7,11 +7,8 @@ import torch
 
 from ..errors import ExportError
 
-# Largest relative difference from PyTorch accepted for fp32 exports, and
-# the largest share of pixels labelled otherwise (a tie at rounding level
-# may flip a pixel's class)
+# Largest relative difference from PyTorch accepted for fp32 exports
 FP32_TOLERANCE = 1e-3
-LABEL_TOLERANCE = 1e-3
 
 
 def relative_differences(got: Sequence[torch.Tensor],
@@ -28,17 +25,13 @@ def relative_differences(got: Sequence[torch.Tensor],
 
 def output_differences(got: Sequence[np.ndarray],
                        want: Sequence[torch.Tensor]) -> List[float]:
-    """Per output: the share of labels that differ for a label map
-    (``(1, H, W)`` integers), the relative difference otherwise."""
+    """Per output: the relative difference (:func:`relative_differences`)
+    of a runtime's arrays from PyTorch's tensors of the same size."""
     if len(got) != len(want) or any(
             np.asarray(g).size != w.numel() for g, w in zip(got, want)):
         raise ExportError(f'outputs of shapes {[np.shape(g) for g in got]} '
                           f'where PyTorch gives '
                           f'{[tuple(w.shape) for w in want]}')
-    found = []
-    for g, w in zip(got, want):
-        g = torch.from_numpy(np.asarray(g)).reshape(w.shape)
-        found.append(float((g != w).float().mean()) if not
-                     w.is_floating_point() and w.dim() == 3 else
-                     relative_differences([g], [w])[0])
-    return found
+    return relative_differences(
+        [torch.from_numpy(np.asarray(g)).reshape(w.shape)
+         for g, w in zip(got, want)], want)

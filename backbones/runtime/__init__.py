@@ -46,7 +46,7 @@ class DeployedModel:
     def __call__(self,
                  image: Union[str, np.ndarray]) -> Dict[str, np.ndarray]:
         pixels, meta = prepare(decode(image), self.manifest)
-        outputs = self.session.run(graph_inputs(pixels, meta, self.manifest))
+        outputs = self.session.run(graph_inputs(pixels, self.manifest))
         if self.task == 'detection':
             post = self.manifest['postprocess']
             if len(outputs) == 3:  # a free input size: priors per image
@@ -54,9 +54,8 @@ class DeployedModel:
                     int(n) for n in outputs[2].reshape(-1)])
             return postprocess.detections(outputs[0][0], outputs[1][0], meta,
                                           post)
-        if self.manifest['postprocess'].get('labels_in_graph'):
-            return dict(sem_seg=outputs[0][0].astype(np.int64))
-        return postprocess.segmentation(outputs[0][0], meta)
+        return postprocess.segmentation(outputs[0][0], meta,
+                                        pixels.shape[-2:])
 
 
 def load(folder: str, threads: int = 0) -> DeployedModel:

@@ -22,7 +22,8 @@ Fields (written by :mod:`backbones.export.artefact`)::
                     max_per_img, min_bbox_size, clip_border (to the
                     resized image, before NMS), priors_per_level (static
                     inputs; with a free size the graph's third output);
-                    segmentation: align_corners
+                    segmentation: align_corners (the graph gives the
+                    decode head's logits, the runtime resizes them)
     outputs         graph output names, in order
     source          config and checkpoint paths with their sha256
     versions        of the packages that wrote the artefact
@@ -37,7 +38,9 @@ from ..errors import ArtefactError
 from .sessions import backend_module
 
 FORMAT = 'mobiledense-artefact'
-FORMAT_VERSION = 2  # 2: free input sizes, input.size_divisor
+# 2: free input sizes, input.size_divisor; 3: segmentation graphs end at
+# the decode head's logits (the runtime resizes them), no input.extra
+FORMAT_VERSION = 3
 MANIFEST = 'manifest.json'
 REQUIRED = ('format', 'format_version', 'task', 'backend', 'precision',
             'files', 'sha256', 'input', 'preprocess', 'classes',
@@ -81,7 +84,6 @@ FIELDS: List[Tuple[str, Callable, str]] = [
     ('input.channel_order', lambda v: v in ('bgr', 'rgb'), "'bgr' or 'rgb'"),
     ('input.pad_value', lambda v: isinstance(v, list) and len(v) == 3 and
      all(_number(i) for i in v), 'three numbers'),
-    ('input.extra', lambda v: isinstance(v, list), 'a list'),
     ('preprocess.keep_ratio', lambda v: isinstance(v, bool),
      'true or false'),
     ('preprocess.scale', lambda v: isinstance(v, list) and len(v) == 2 and
@@ -102,8 +104,6 @@ FIELDS: List[Tuple[str, Callable, str]] = [
     ('postprocess.priors_per_level', lambda v: isinstance(v, list) and all(
         _integer(i) and i >= 0 for i in v), 'a list of counts'),
     ('postprocess.align_corners', lambda v: v is False, 'false'),
-    ('postprocess.labels_in_graph', lambda v: isinstance(v, bool),
-     'true or false'),
 ]
 REQUIRED_FIELDS = ('input.name', 'input.size', 'input.pad_value',
                    'preprocess.keep_ratio', 'preprocess.scale')

@@ -4,10 +4,11 @@ with mmcv's ``batched_nms``; ``EncoderDecoder.postprocess_result``).
 
 Detection graphs end with decoded, clipped boxes ``(N, 4)`` and class
 scores ``(N, C)`` over all priors, level after level; segmentation graphs
-with logits ``(C, H_in, W_in)`` at the input size.
+with the decode head's logits ``(C, h, w)``.
 """
-from typing import Dict, Sequence
+from typing import Dict, Iterable, Iterator, Sequence
 
+import cv2
 import numpy as np
 
 
@@ -107,51 +108,51 @@ def detections(boxes: np.ndarray, scores: np.ndarray, meta: dict,
                 labels=labels.astype(np.int64))
 
 
-def linear_taps(out_size: int, in_size: int):
-    """Source indices and weights of 1-D linear resampling with half-pixel
-    centres (torch's ``align_corners=False``, no antialiasing)."""
-    position = (np.arange(out_size) + 0.5) * (in_size / out_size) - 0.5
-    position = np.clip(position, 0, None)
-    low = np.minimum(np.floor(position).astype(np.int64), in_size - 1)
-    high = np.minimum(low + 1, in_size - 1)
-    weight = (position - low).astype(np.float32)[:, None]
-    return low, high, weight
-
-
-def resize_logits(logits: np.ndarray, size: Sequence[int]) -> np.ndarray:
-    """``(C, h, w)`` -> ``(C, H, W)``, bilinear as ``F.interpolate(...,
-    mode='bilinear', align_corners=False)`` (mmseg's ``resize``): rows,
-    then columns."""
+def resize_plane(plane: np.ndarray, size: Sequence[int]) -> np.ndarray:
+    """``(h, w)`` float32 -> ``(H, W)``, bilinear as ``F.interpolate(...,
+    mode='bilinear', align_corners=False)`` (mmseg's ``resize``): OpenCV's
+    linear resize has the same half-pixel centres and edge clamping."""
     height, width = size
-    if logits.shape[1:] == (height, width):
-        return logits
-    low, high, weight = linear_taps(height, logits.shape[1])
-    rows = logits[:, low] * (1 - weight) + logits[:, high] * weight
-    low, high, weight = linear_taps(width, logits.shape[2])
-    weight = weight[:, 0]
-    return rows[:, :, low] * (1 - weight) + rows[:, :, high] * weight
+    if plane.shape == (height, width):
+        return plane
+    return cv2.resize(plane, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
-def best_class(logits: np.ndarray) -> np.ndarray:
-    """``(C, H, W)`` -> ``(H, W)`` int64: ``logits.argmax(0)`` (the first
-    class among equals), as a running maximum over whole channel planes:
-    numpy's arg-max along the strided class axis took 249 ms for 150
-    classes at 512x512, this 40 ms (AMD EPYC, one thread).  NaN logits
-    never win here (numpy's arg-max would pick the first NaN)."""
-    best = logits[0].copy()
+def class_planes(logits: np.ndarray, meta: dict,
+                 input_size: Sequence[int]) -> Iterator[np.ndarray]:
+    """Each class's ``(H, W)`` logits as mmseg's segmentors give them:
+    resized from the head's ``(C, h, w)`` to the input size, the padding
+    cropped, resized to the original image's size.  One plane at a time,
+    so the ``(C, H, W)`` stack is never held (157 MB for 150 classes at
+    512x512)."""
+    height, width = meta['img_shape']
+    for plane in logits:
+        plane = resize_plane(plane, input_size)[:height, :width]
+        yield resize_plane(plane, meta['ori_shape'])
+
+
+def best_class(planes: Iterable[np.ndarray]) -> np.ndarray:
+    """``(C, H, W)`` logits (or their planes one by one) -> ``(H, W)``
+    int64: ``logits.argmax(0)`` (the first class among equals), as a
+    running maximum over whole planes: numpy's arg-max along the strided
+    class axis took 249 ms for 150 classes at 512x512, this 40 ms (AMD
+    EPYC, one thread).  NaN logits never win here (numpy's arg-max would
+    pick the first NaN)."""
+    planes = iter(planes)
+    best = np.array(next(planes), np.float32)
     labels = np.zeros(best.shape, np.int64)
     better = np.empty(best.shape, bool)
-    for index in range(1, len(logits)):
-        np.greater(logits[index], best, out=better)
-        np.maximum(best, logits[index], out=best)
+    for index, plane in enumerate(planes, 1):
+        np.greater(plane, best, out=better)
+        np.maximum(best, plane, out=best)
         np.putmask(labels, better, index)
     return labels
 
 
-def segmentation(logits: np.ndarray, meta: dict) -> Dict[str, np.ndarray]:
-    """``(C, H_in, W_in)`` logits at the input size -> ``sem_seg (H, W)``
-    class indices at the original image's size: the padding cropped, the
-    logits resized to the original size, then the best class."""
-    h, w = meta['img_shape']
-    logits = resize_logits(logits[:, :h, :w], meta['ori_shape'])
-    return dict(sem_seg=best_class(logits))
+def segmentation(logits: np.ndarray, meta: dict,
+                 input_size: Sequence[int]) -> Dict[str, np.ndarray]:
+    """The decode head's ``(C, h, w)`` logits for an input of
+    ``input_size`` (H_in, W_in) -> ``sem_seg (H, W)`` class indices at the
+    original image's size (mmseg's ``predict_by_feat`` and
+    ``postprocess_result``)."""
+    return dict(sem_seg=best_class(class_planes(logits, meta, input_size)))

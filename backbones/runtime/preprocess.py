@@ -56,15 +56,9 @@ def input_size(new_h: int, new_w: int, manifest: dict) -> Tuple[int, int]:
     return -(-new_h // divisor) * divisor, -(-new_w // divisor) * divisor
 
 
-def graph_inputs(pixels: np.ndarray, meta: dict, manifest: dict) -> dict:
-    """The graph's inputs by name: the pixels, and for a segmentation
-    graph that labels in the graph (free input size) ``image_size`` =
-    (resized h, w, original h, w)."""
-    feeds = {manifest['input']['name']: pixels}
-    if 'image_size' in manifest['input'].get('extra', []):
-        feeds['image_size'] = np.array(
-            [*meta['img_shape'], *meta['ori_shape']], np.int64)
-    return feeds
+def graph_inputs(pixels: np.ndarray, manifest: dict) -> dict:
+    """The graph's inputs by name (the pixels: the only one)."""
+    return {manifest['input']['name']: pixels}
 
 
 def prepare(image: np.ndarray, manifest: dict) -> Tuple[np.ndarray, dict]:
