@@ -222,23 +222,27 @@ def test_artefact_answers_as_mmdet_inference(ort_detector):
     np.testing.assert_allclose(got['bboxes'], want['bboxes'], atol=1e-3)
 
 
-def test_numpy_nms_equals_mmcv():
+@pytest.mark.parametrize('count, classes, extent', [(500, 4, 200),
+                                                    (3000, 2, 600)])
+def test_numpy_nms_equals_mmcv(count, classes, extent):
+    """Both cases decide several blocks of candidates per class (the
+    second about 20, with limits that end inside a block)."""
     from mmcv.ops import batched_nms as mmcv_batched_nms
     rng = np.random.default_rng(0)
-    xy = rng.uniform(0, 200, (500, 2))
-    boxes = np.concatenate([xy, xy + rng.uniform(5, 60, (500, 2))], 1)
+    xy = rng.uniform(0, extent, (count, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(5, 60, (count, 2))], 1)
     boxes = boxes.astype(np.float32)
-    scores = rng.uniform(0, 1, 500).astype(np.float32)
-    labels = rng.integers(0, 4, 500)
+    scores = rng.uniform(0, 1, count).astype(np.float32)
+    labels = rng.integers(0, classes, count)
     _, want = mmcv_batched_nms(torch.from_numpy(boxes),
                                torch.from_numpy(scores),
                                torch.from_numpy(labels),
                                dict(iou_threshold=0.45))
     got = batched_nms(boxes, scores, labels, 0.45)
-    assert 50 < len(got) < 500
+    assert count // 10 < len(got) < count
     np.testing.assert_array_equal(got, want.numpy())
     # stopping each class after max_per_img kept boxes keeps the best ones
-    for limit in (1, 7, 30):
+    for limit in (1, 7, 30, 100):
         limited = batched_nms(boxes, scores, labels, 0.45, limit)
         assert len(limited) < len(got)
         np.testing.assert_array_equal(limited[:limit], got[:limit])

@@ -12,31 +12,59 @@ import cv2
 import numpy as np
 
 
+NMS_BLOCK = 64  # candidates decided together: one bit each of a uint64
+
+
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float,
         max_keep: int = 0) -> np.ndarray:
     """Greedy NMS as mmcv's CPU kernel: highest score first, a box is
     dropped when its IoU (areas ``(x2 - x1) * (y2 - y1)``) with a kept one
     exceeds ``iou_threshold``.  Returns kept indices, by descending score;
     with ``max_keep`` only the first ``max_keep`` of them (greedy NMS keeps
-    in score order, so they are the same boxes)."""
+    in score order, so they are the same boxes).
+
+    The same decisions, taken :data:`NMS_BLOCK` candidates at a time: the
+    boxes kept so far have already dropped what they overlap in a block,
+    the block is decided among itself from its IoU matrix (a bit mask per
+    box, so the greedy walk is plain Python integers), and its kept boxes
+    drop what they overlap among all later candidates in one array
+    operation.  A box at a time took 15 us of numpy calls per kept box
+    (2.9 ms for the toy detector's 190 boxes)."""
     order = np.argsort(-scores, kind='stable')
-    x1, y1, x2, y2 = boxes.T
+    x1, y1, x2, y2 = (np.ascontiguousarray(c) for c in boxes[order].T)
     areas = (x2 - x1) * (y2 - y1)
-    keep = []
-    while order.size:
-        i = order[0]
-        keep.append(i)
-        if len(keep) == max_keep:
-            break
-        rest = order[1:]
-        w = np.maximum(0.0, np.minimum(x2[i], x2[rest]) -
-                       np.maximum(x1[i], x1[rest]))
-        h = np.maximum(0.0, np.minimum(y2[i], y2[rest]) -
-                       np.maximum(y1[i], y1[rest]))
+
+    def overlapping(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+        """``(len(first), len(second))``: IoU above the threshold (positions
+        in score order), each IoU computed as mmcv computes it."""
+        first = first[:, None]
+        w = np.maximum(0.0, np.minimum(x2[first], x2[second]) -
+                       np.maximum(x1[first], x1[second]))
+        h = np.maximum(0.0, np.minimum(y2[first], y2[second]) -
+                       np.maximum(y1[first], y1[second]))
         inter = w * h
-        iou = inter / (areas[i] + areas[rest] - inter)
-        order = rest[~(iou > iou_threshold)]
-    return np.asarray(keep, dtype=np.int64)
+        return inter / (areas[first] + areas[second] - inter) > iou_threshold
+
+    keep = []
+    alive = np.arange(len(order))
+    while alive.size:
+        block, alive = alive[:NMS_BLOCK], alive[NMS_BLOCK:]
+        over = np.zeros((len(block), NMS_BLOCK), bool)
+        over[:, :len(block)] = overlapping(block, block)
+        masks = np.packbits(over, axis=1, bitorder='little').view('<u8')
+        dropped, kept = 0, []
+        for position, mask in enumerate(masks[:, 0].tolist()):
+            if not dropped >> position & 1:
+                kept.append(position)
+                dropped |= mask
+        kept = block[kept]
+        if max_keep and len(keep) + len(kept) >= max_keep:
+            keep.extend(kept[:max_keep - len(keep)].tolist())
+            break
+        keep.extend(kept.tolist())
+        if alive.size:
+            alive = alive[~overlapping(kept, alive).any(0)]
+    return order[np.asarray(keep, dtype=np.int64)]
 
 
 def batched_nms(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray,
