@@ -21,8 +21,8 @@ from mmengine.registry import MODELS
 
 from .base import (FeatureInfo, MultiScaleBackbone, drop_path, per_stage,
                    rename_official_keys, resolve_arch)
-from .emo_attention import (attention_in_tokens, tokens_to_map,
-                            tokens_to_map_4d, window_tokens, window_tokens_4d)
+from .emo_attention import (attention_in_tokens, attention_in_tokens_4d,
+                            tokens_to_map, window_tokens)
 from .folding import fold_bn_into_next
 from .layers import SqueezeExcite
 from .tracing import sizes, sizes_are_free
@@ -153,9 +153,11 @@ class InvertedResidualMobileBlock(nn.Module):
         padding = sizes_are_free() or bool(pad_h or pad_w)
         padded = (h + pad_h, w + pad_w)
         heads = self.num_heads
-        if self.in_tokens and not self.in_4d:
+        if self.in_tokens or self.in_4d:
             layer_norm = isinstance(self.norm, nn.LayerNorm)
-            out = attention_in_tokens(
+            formulation = attention_in_tokens_4d if self.in_4d else \
+                attention_in_tokens
+            out = formulation(
                 x if layer_norm else self.norm(x),
                 self.norm if layer_norm else None, self.qk.conv, heads,
                 self.scale, window, padded, padding)
@@ -163,16 +165,6 @@ class InvertedResidualMobileBlock(nn.Module):
         x = self.norm(x)
         if padding:
             x = F.pad(x, (0, pad_w, 0, pad_h))
-        if self.in_4d:
-            qk = self.qk(x)
-            # (B, T, C) -> (B, heads, T, head_dim), one map at a time
-            q, k, v = (window_tokens_4d(m, window).reshape(
-                -1, window[0] * window[1], heads, c // heads).transpose(1, 2)
-                for m in (qk[:, :c], qk[:, c:], x))
-            out = ((q * self.scale) @ k.transpose(-2, -1)).softmax(-1) @ v
-            out = tokens_to_map_4d(out.transpose(1, 2).flatten(2), window,
-                                   padded)
-            return out[:, :, :h, :w] if padding else out
         values = window_tokens(x, window)
         b, tokens, _ = values.shape
         # (B, T, 2C) -> 2 x (B, heads, T, head_dim), head_dim contiguous

@@ -10,8 +10,9 @@ Windows are strided (grid) windows: window ``(i, j)`` of a map of
 * deploy, any runtime with tensors of any rank (onnxruntime, OpenVINO):
   :func:`attention_in_tokens`, one transpose into tokens and one back per
   block, the LayerNorm and every per-head product on tokens;
-* deploy, at most 4 dims (ncnn): :func:`window_tokens_4d` /
-  :func:`tokens_to_map_4d`.
+* deploy, at most 4 dims (ncnn, and the ``torch.export`` runtimes:
+  XNNPACK takes it whole): :func:`attention_in_tokens_4d`, q, k and v into
+  windows together.
 """
 from typing import Optional, Tuple
 
@@ -65,35 +66,6 @@ def tokens_to_map(tokens: torch.Tensor, window: Tuple[int, int],
     # recognise as channels-last (they would fall back to a slow kernel).
     return x.reshape(-1, h, w, c).permute(0, 3, 1, 2).contiguous(
         memory_format=torch.channels_last)
-
-
-def window_tokens_4d(x: torch.Tensor,
-                     window: Tuple[int, int]) -> torch.Tensor:
-    """:func:`window_tokens` through tensors of at most 4 dimensions (ncnn's
-    limit), for deploy mode: the same tokens in the same order.
-
-    ``(N, C, H, W) -> (N * grid_h * grid_w, window_h * window_w, C)``.
-    """
-    n, c, h, w = x.shape
-    (wh, ww), gh, gw = window, h // window[0], w // window[1]
-    x = x.reshape(n * c * wh, gh, ww, gw).permute(0, 2, 1, 3)
-    x = x.reshape(n, c, wh * ww, gh * gw).permute(0, 3, 2, 1)
-    return x.reshape(n * gh * gw, wh * ww, c)
-
-
-def tokens_to_map_4d(tokens: torch.Tensor, window: Tuple[int, int],
-                     size: Tuple[int, int]) -> torch.Tensor:
-    """:func:`tokens_to_map` through tensors of at most 4 dimensions.
-
-    ``(N * grid_h * grid_w, window_h * window_w, C) -> (N, C, H, W)``.
-    """
-    (wh, ww), (h, w) = window, size
-    gh, gw = h // wh, w // ww
-    c = tokens.shape[-1]
-    x = tokens.reshape(-1, gh * gw, wh * ww, c).permute(0, 3, 2, 1)
-    n = x.shape[0]
-    x = x.reshape(n * c * wh, ww, gh, gw).permute(0, 2, 1, 3)
-    return x.reshape(n, c, h, w)
 
 
 def attention_in_tokens(x: torch.Tensor, norm: Optional[nn.LayerNorm],
@@ -156,3 +128,46 @@ def attention_in_tokens(x: torch.Tensor, norm: Optional[nn.LayerNorm],
     out = out.transpose(2, 3).reshape(n, gh, gw, wh, ww, c)
     out = out.permute(0, 3, 1, 4, 2, 5).reshape(n, ph, pw, c)
     return out.permute(0, 3, 1, 2)
+
+
+def attention_in_tokens_4d(x: torch.Tensor, norm: Optional[nn.LayerNorm],
+                           qk: nn.Conv2d, heads: int, scale: float,
+                           window: Tuple[int, int], padded: Tuple[int, int],
+                           padding: bool) -> torch.Tensor:
+    """:func:`attention_in_tokens` through tensors of at most 4 dims
+    (ncnn's limit, and what XNNPACK takes whole): the same arguments and
+    result.
+
+    The normalised pixels and their q and k (one linear layer over the
+    channels-last pixels, as a ``(N, L, C)`` product: pnnx turns a linear
+    layer on a 4-D tensor into reshapes ncnn runs slowly) go into windows
+    together, in two transposes that move contiguous runs (``grid_w * 3C``
+    values, then ``3C``); heads split off in one more.  Partitioning q, k
+    and v one at a time took 14 transposes a block.
+    """
+    n, c, h, w = sizes(x)
+    (wh, ww), (ph, pw) = window, padded
+    gh, gw = ph // wh, pw // ww
+    head_dim = int(x.shape[1]) // heads
+    pixels = x.permute(0, 2, 3, 1)
+    if norm is not None:
+        pixels = F.layer_norm(pixels, norm.normalized_shape, norm.weight,
+                              norm.bias, norm.eps)
+    if padding:
+        pixels = F.pad(pixels, (0, 0, 0, pw - w, 0, ph - h))
+    pixels = pixels.reshape(n, ph * pw, c)
+    weight = qk.weight.flatten(1)
+    weight = torch.cat([weight[:c] * scale, weight[c:]])
+    bias = None if qk.bias is None else torch.cat(
+        [qk.bias[:c] * scale, qk.bias[c:]])
+    # (q, k, v) per pixel; pixel (a * grid_h + i, b * grid_w + j) is token
+    # (a, b) of window (i, j): rows split as (a, i), columns as (b, j)
+    qkv = torch.cat([F.linear(pixels, weight, bias), pixels], -1)
+    qkv = qkv.reshape(n * wh, gh, ww, gw * 3 * c).transpose(1, 2)
+    qkv = qkv.reshape(n, wh * ww, gh * gw, 3 * c).transpose(1, 2)
+    qkv = qkv.reshape(n * gh * gw, wh * ww, 3 * heads, head_dim)
+    q, k, v = qkv.transpose(1, 2).split(heads, dim=1)
+    out = (q @ k.transpose(-2, -1)).softmax(-1) @ v  # (windows, heads, T, d)
+    out = out.transpose(1, 2).reshape(n, gh * gw, wh * ww, c).transpose(1, 2)
+    out = out.reshape(n * wh, ww, gh, gw * c).transpose(1, 2)
+    return out.reshape(n, ph, pw, c).permute(0, 3, 1, 2)
