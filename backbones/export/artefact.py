@@ -203,7 +203,8 @@ def staging_folder(out: str) -> Iterator[str]:
 
 
 def describe(model: nn.Module, cfg, backend: str, task: str, files: dict,
-             size: Tuple[int, int], free_size: bool, outputs: List[str], post: dict, source: dict) -> dict:
+             size: Tuple[int, int], free_size: bool, outputs: List[str],
+             post: dict, source: dict) -> dict:
     """The manifest of an fp32 artefact (:mod:`backbones.runtime.manifest`
     lists the fields)."""
     return dict(
@@ -242,8 +243,8 @@ def check_outputs(folder: str, manifest: dict, graph: nn.Module,
                            for e in examples)
     free = manifest['input']['size'] is None
     report(f'{backend} fp32 vs PyTorch at {checked}'
-           f'{" (input size free)" if free else ""}: largest relative difference '
-           f'{worst:.2e}')
+           f'{" (input size free)" if free else ""}: largest relative '
+           f'difference {worst:.2e}')
     return {'fp32_relative_difference': worst}
 
 
