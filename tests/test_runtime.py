@@ -328,23 +328,28 @@ def test_model_a_backend_cannot_express_writes_nothing(tmp_path,
 @pytest.mark.slow
 def test_executorch_int8_deploys_or_is_refused_in_one_line(tmp_path):
     """ExecuTorch int8 (PT2E, XNNPACK quantizer; the head stays in float):
-    the AsymmNet detector's program runs and stays near fp32; LeViT's
-    quantized program is one XNNPACK will not load, which the deploy says
-    in one line, writing nothing."""
+    the AsymmNet and EMO detectors' programs run and stay near fp32 (EMO's
+    q/k projection must be a plain linear layer of parameters: computed
+    weights left quantize ops XNNPACK does not take); LeViT's quantized
+    program is one XNNPACK will not load, which the deploy says in one
+    line, writing nothing."""
     from backbones.export.quantize import prepared_inputs, quantizer
     rng = np.random.default_rng(0)
     calibration = quantizer('executorch', lambda manifest: prepared_inputs(
         [rng.integers(0, 256, (*SIZE, 3), dtype=np.uint8)
          for _ in range(4)], manifest), report=lambda line: None)
-    cfg, model = deployed_model(DETECTORS['AsymmNet'])
-    manifest = deploy(model, cfg, 'executorch', str(tmp_path / 'asymmnet'),
-                      SIZE, source={}, quantize=calibration,
-                      report=lambda line: None)
-    assert manifest['precision'] == 'int8'
-    assert manifest['quantization']['relative_difference_from_fp32'] < 0.05
-    assert 0 < manifest['quantization']['kept_in_float']
-    boxes = load(str(tmp_path / 'asymmnet'))(an_image())['bboxes']
-    assert boxes.ndim == 2 and boxes.shape[1] == 4
+    for family in ('AsymmNet', 'EMO'):
+        cfg, model = deployed_model(DETECTORS[family])
+        out = tmp_path / family.lower()
+        manifest = deploy(model, cfg, 'executorch', str(out), SIZE,
+                          source={}, quantize=calibration,
+                          report=lambda line: None)
+        assert manifest['precision'] == 'int8'
+        quantization = manifest['quantization']
+        assert quantization['relative_difference_from_fp32'] < 0.05
+        assert 0 < quantization['kept_in_float']
+        boxes = load(str(out))(an_image())['bboxes']
+        assert boxes.ndim == 2 and boxes.shape[1] == 4
     cfg, model = deployed_model(DETECTORS['LeViT'])
     with pytest.raises(ExportError) as info:
         deploy(model, cfg, 'executorch', str(tmp_path / 'levit'), SIZE,
@@ -352,7 +357,7 @@ def test_executorch_int8_deploys_or_is_refused_in_one_line(tmp_path):
     assert str(info.value).startswith('executorch cannot run the int8 '
                                       'model it made: ')
     assert '\n' not in str(info.value)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ['asymmnet']
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['asymmnet', 'emo']
 
 
 def test_converter_environment_that_cannot_be_made_writes_nothing(

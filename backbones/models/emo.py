@@ -23,7 +23,7 @@ from .base import (FeatureInfo, MultiScaleBackbone, drop_path, per_stage,
                    rename_official_keys, resolve_arch)
 from .emo_attention import (attention_in_tokens, attention_in_tokens_4d,
                             tokens_to_map, window_tokens)
-from .folding import fold_bn_into_next
+from .folding import fold_bn_into_next, scale_output_channels
 from .layers import SqueezeExcite
 from .tracing import sizes, sizes_are_free
 
@@ -172,7 +172,7 @@ class InvertedResidualMobileBlock(nn.Module):
             b, tokens, 2, heads, c // heads).permute(2, 0, 3, 1, 4)
         v = values.view(b, tokens, heads, c // heads).transpose(1, 2)
         if q.is_cuda:
-            out = F.scaled_dot_product_attention(q, k, v)
+            out = F.scaled_dot_product_attention(q, k, v, scale=self.scale)
         else:
             # For these small windows the plain products beat the fused CPU
             # kernel (4% of a SSDLite-EMO-2M training step, same in eval).
@@ -203,6 +203,12 @@ class InvertedResidualMobileBlock(nn.Module):
         attention runs on tokens (``in_4d`` when the export asks for at
         most 4 dims: :func:`backbones.models.folding.at_most_4d`)."""
         self.in_tokens = self.use_attention
+        if self.use_attention:  # the logits' scale into the q channels
+            factor = torch.ones(2 * self.qk.conv.in_channels)
+            factor[:self.qk.conv.in_channels] = self.scale
+            scale_output_channels(self.qk.conv,
+                                  factor.to(self.qk.conv.weight))
+            self.scale = 1.0
         if isinstance(self.norm, nn.BatchNorm2d) and \
                 not self.use_attention and isinstance(self.v, ConvModule):
             fold_bn_into_next(self.norm, self.v.conv)

@@ -156,13 +156,13 @@ def attention_in_tokens_4d(x: torch.Tensor, norm: Optional[nn.LayerNorm],
     if padding:
         pixels = F.pad(pixels, (0, 0, 0, pw - w, 0, ph - h))
     pixels = pixels.reshape(n, ph * pw, c)
-    weight = qk.weight.flatten(1)
-    weight = torch.cat([weight[:c] * scale, weight[c:]])
-    bias = None if qk.bias is None else torch.cat(
-        [qk.bias[:c] * scale, qk.bias[c:]])
+    qk_pixels = F.linear(pixels, qk.weight.flatten(1), qk.bias)
+    if scale != 1.0:  # not folded into the q channels (deploy folds it)
+        q_pixels, k_pixels = qk_pixels.split(c, dim=-1)
+        qk_pixels = torch.cat([q_pixels * scale, k_pixels], -1)
     # (q, k, v) per pixel; pixel (a * grid_h + i, b * grid_w + j) is token
     # (a, b) of window (i, j): rows split as (a, i), columns as (b, j)
-    qkv = torch.cat([F.linear(pixels, weight, bias), pixels], -1)
+    qkv = torch.cat([qk_pixels, pixels], -1)
     qkv = qkv.reshape(n * wh, gh, ww, gw * 3 * c).transpose(1, 2)
     qkv = qkv.reshape(n, wh * ww, gh * gw, 3 * c).transpose(1, 2)
     qkv = qkv.reshape(n * gh * gw, wh * ww, 3 * heads, head_dim)
