@@ -69,7 +69,7 @@ def tokens_to_map(tokens: torch.Tensor, window: Tuple[int, int],
 
 
 def attention_in_tokens(x: torch.Tensor, norm: Optional[nn.LayerNorm],
-                        qk: nn.Conv2d, heads: int, scale: float,
+                        qk: nn.Linear, heads: int, scale: float,
                         window: Tuple[int, int], padded: Tuple[int, int],
                         padding: bool) -> torch.Tensor:
     """Pre-norm + windowed self-attention whose values are the normalised
@@ -90,8 +90,8 @@ def attention_in_tokens(x: torch.Tensor, norm: Optional[nn.LayerNorm],
         x: ``(N, C, H, W)``, before the norm.
         norm: the block's LayerNorm over C; None when ``x`` is normalised
             already (a block with another norm).
-        qk: the block's 1x1 conv ``C -> 2C`` (q channels first, each
-            ``heads x head_dim``).
+        qk: the block's 1x1 conv ``C -> 2C`` as a linear layer (q channels
+            first, each ``heads x head_dim``; deploy makes it one).
         window: ``(window_h, window_w)``; ``padded`` the map size after zero
             padding at the bottom and right, divisible by the window;
             ``padding`` whether there is any (always, for a free input size).
@@ -131,7 +131,7 @@ def attention_in_tokens(x: torch.Tensor, norm: Optional[nn.LayerNorm],
 
 
 def attention_in_tokens_4d(x: torch.Tensor, norm: Optional[nn.LayerNorm],
-                           qk: nn.Conv2d, heads: int, scale: float,
+                           qk: nn.Linear, heads: int, scale: float,
                            window: Tuple[int, int], padded: Tuple[int, int],
                            padding: bool) -> torch.Tensor:
     """:func:`attention_in_tokens` through tensors of at most 4 dims
@@ -156,7 +156,7 @@ def attention_in_tokens_4d(x: torch.Tensor, norm: Optional[nn.LayerNorm],
     if padding:
         pixels = F.pad(pixels, (0, 0, 0, pw - w, 0, ph - h))
     pixels = pixels.reshape(n, ph * pw, c)
-    qk_pixels = F.linear(pixels, qk.weight.flatten(1), qk.bias)
+    qk_pixels = qk(pixels)
     if scale != 1.0:  # not folded into the q channels (deploy folds it)
         q_pixels, k_pixels = qk_pixels.split(c, dim=-1)
         qk_pixels = torch.cat([q_pixels * scale, k_pixels], -1)
