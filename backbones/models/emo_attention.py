@@ -68,6 +68,23 @@ def tokens_to_map(tokens: torch.Tensor, window: Tuple[int, int],
         memory_format=torch.channels_last)
 
 
+def normalised_pixels(x: torch.Tensor, norm: Optional[nn.LayerNorm],
+                      padded: Tuple[int, int],
+                      padding: bool) -> torch.Tensor:
+    """``(N, C, H, W)`` -> channels-last ``(N, padded_h, padded_w, C)``:
+    normalised (``norm``: one ``LayerNormalization`` over the last axis;
+    None when ``x`` is normalised already), then padded with zeros at the
+    bottom and right, after the norm, as the eager model pads."""
+    _, _, h, w = sizes(x)
+    pixels = x.permute(0, 2, 3, 1)
+    if norm is not None:
+        pixels = F.layer_norm(pixels, norm.normalized_shape, norm.weight,
+                              norm.bias, norm.eps)
+    if padding:
+        pixels = F.pad(pixels, (0, 0, 0, padded[1] - w, 0, padded[0] - h))
+    return pixels
+
+
 def attention_in_tokens(x: torch.Tensor, norm: Optional[nn.LayerNorm],
                         qk: nn.Linear, heads: int, scale: float,
                         window: Tuple[int, int], padded: Tuple[int, int],
@@ -99,20 +116,14 @@ def attention_in_tokens(x: torch.Tensor, norm: Optional[nn.LayerNorm],
     Returns:
         ``(N, C, padded_h, padded_w)`` (crop the padding off).
     """
-    n, c, h, w = sizes(x)
+    n, c, _, _ = sizes(x)
     (wh, ww), (ph, pw) = window, padded
     gh, gw = ph // wh, pw // ww
     head_dim = int(x.shape[1]) // heads
 
-    # channels last, normalised, padded with zeros after the norm (as the
-    # eager model pads), then the windows: the second transpose moves
-    # whole pixels (C values), which runtimes copy fast
-    tokens = x.permute(0, 2, 3, 1)
-    if norm is not None:
-        tokens = F.layer_norm(tokens, norm.normalized_shape, norm.weight,
-                              norm.bias, norm.eps)
-    if padding:
-        tokens = F.pad(tokens, (0, 0, 0, pw - w, 0, ph - h))
+    # then the windows: this transpose moves whole pixels (C values),
+    # which runtimes copy fast
+    tokens = normalised_pixels(x, norm, padded, padding)
     tokens = tokens.reshape(n, wh, gh, ww, gw, c).permute(
         0, 2, 4, 1, 3, 5).reshape(n, gh * gw, wh * ww, c)
     weight = qk.weight.reshape(2, heads, head_dim, -1).transpose(2, 3)
@@ -145,17 +156,12 @@ def attention_in_tokens_4d(x: torch.Tensor, norm: Optional[nn.LayerNorm],
     values, then ``3C``); heads split off in one more.  Partitioning q, k
     and v one at a time took 14 transposes a block.
     """
-    n, c, h, w = sizes(x)
+    n, c, _, _ = sizes(x)
     (wh, ww), (ph, pw) = window, padded
     gh, gw = ph // wh, pw // ww
     head_dim = int(x.shape[1]) // heads
-    pixels = x.permute(0, 2, 3, 1)
-    if norm is not None:
-        pixels = F.layer_norm(pixels, norm.normalized_shape, norm.weight,
-                              norm.bias, norm.eps)
-    if padding:
-        pixels = F.pad(pixels, (0, 0, 0, pw - w, 0, ph - h))
-    pixels = pixels.reshape(n, ph * pw, c)
+    pixels = normalised_pixels(x, norm, padded, padding).reshape(
+        n, ph * pw, c)
     qk_pixels = qk(pixels)
     if scale != 1.0:  # not folded into the q channels (deploy folds it)
         q_pixels, k_pixels = qk_pixels.split(c, dim=-1)
