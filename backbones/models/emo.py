@@ -153,14 +153,14 @@ class InvertedResidualMobileBlock(nn.Module):
         padding = sizes_are_free() or bool(pad_h or pad_w)
         padded = (h + pad_h, w + pad_w)
         heads = self.num_heads
-        if self.in_tokens:  # deployed: self.qk is a linear layer
+        if self.in_tokens:  # deployed: self.qk a linear layer, scale in q
             layer_norm = isinstance(self.norm, nn.LayerNorm)
             formulation = attention_in_tokens_4d if self.in_4d else \
                 attention_in_tokens
             out = formulation(
                 x if layer_norm else self.norm(x),
-                self.norm if layer_norm else None, self.qk, heads,
-                self.scale, window, padded, padding)
+                self.norm if layer_norm else None, self.qk, heads, window,
+                padded, padding)
             return out[:, :, :h, :w] if padding else out
         x = self.norm(x)
         if padding:

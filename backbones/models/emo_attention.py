@@ -86,7 +86,7 @@ def normalised_pixels(x: torch.Tensor, norm: Optional[nn.LayerNorm],
 
 
 def attention_in_tokens(x: torch.Tensor, norm: Optional[nn.LayerNorm],
-                        qk: nn.Linear, heads: int, scale: float,
+                        qk: nn.Linear, heads: int,
                         window: Tuple[int, int], padded: Tuple[int, int],
                         padding: bool) -> torch.Tensor:
     """Pre-norm + windowed self-attention whose values are the normalised
@@ -95,9 +95,10 @@ def attention_in_tokens(x: torch.Tensor, norm: Optional[nn.LayerNorm],
     The LayerNorm runs on channels-last pixels (one
     ``LayerNormalization`` over the last axis), the windows become
     ``(N, windows, tokens, C)``, q and k come per head from one broadcast
-    matrix product each (the 1x1 ``qk`` conv's weights, the scale folded
-    into q).  Every transpose moves contiguous runs of values except the
-    first (NCHW -> NHWC, which runtimes have fast kernels for); measured
+    matrix product each (the ``qk`` layer's weights; deploy folded the
+    logits' scale into its q channels).  Every transpose moves contiguous
+    runs of values except the first (NCHW -> NHWC, which runtimes have fast
+    kernels for); measured
     against one 6-D transpose each way, which moves single values, this
     took SSDLite-EMO-1M from 18.7 to 15.9 ms on onnxruntime
     (docs/speed.md).  Padded pixels are zero after the norm, as in the
@@ -130,7 +131,7 @@ def attention_in_tokens(x: torch.Tensor, norm: Optional[nn.LayerNorm],
     bias = qk.bias.reshape(2, heads, 1, head_dim) if qk.bias is not None \
         else weight.new_zeros(2, heads, 1, head_dim)
     per_head = tokens.unsqueeze(2)  # (N, G, 1, T, C)
-    q = per_head @ (weight[0] * scale) + bias[0] * scale
+    q = per_head @ weight[0] + bias[0]
     k = per_head @ weight[1] + bias[1]  # (N, G, heads, T, head_dim)
     v = tokens.reshape(n, gh * gw, wh * ww, heads, head_dim).transpose(2, 3)
     out = (q @ k.transpose(-2, -1)).softmax(-1) @ v
@@ -142,7 +143,7 @@ def attention_in_tokens(x: torch.Tensor, norm: Optional[nn.LayerNorm],
 
 
 def attention_in_tokens_4d(x: torch.Tensor, norm: Optional[nn.LayerNorm],
-                           qk: nn.Linear, heads: int, scale: float,
+                           qk: nn.Linear, heads: int,
                            window: Tuple[int, int], padded: Tuple[int, int],
                            padding: bool) -> torch.Tensor:
     """:func:`attention_in_tokens` through tensors of at most 4 dims
@@ -162,10 +163,7 @@ def attention_in_tokens_4d(x: torch.Tensor, norm: Optional[nn.LayerNorm],
     head_dim = int(x.shape[1]) // heads
     pixels = normalised_pixels(x, norm, padded, padding).reshape(
         n, ph * pw, c)
-    qk_pixels = qk(pixels)
-    if scale != 1.0:  # not folded into the q channels (deploy folds it)
-        q_pixels, k_pixels = qk_pixels.split(c, dim=-1)
-        qk_pixels = torch.cat([q_pixels * scale, k_pixels], -1)
+    qk_pixels = qk(pixels)  # the scale is in its q channels (deploy)
     # (q, k, v) per pixel; pixel (a * grid_h + i, b * grid_w + j) is token
     # (a, b) of window (i, j): rows split as (a, i), columns as (b, j)
     qkv = torch.cat([qk_pixels, pixels], -1)
