@@ -2,6 +2,7 @@
 numpy post-processing is mmdet's, and bad artefacts or images are named in
 one line (running without torch or mm*: test_device_install.py)."""
 import json
+import time
 
 import numpy as np
 import pytest
@@ -427,3 +428,55 @@ def test_best_class_equals_argmax_with_ties():
     labels = best_class(logits)
     assert labels.dtype == np.int64
     np.testing.assert_array_equal(labels, logits.argmax(0))
+
+
+# A branching ncnn graph without weights: a heavy pooling, a split into two
+# cheap activations joined again, a softmax; blob names as pnnx would
+PREFIX_GRAPH = '''7767517
+7 8
+Input in0 0 1 in0
+Pooling pool 1 1 in0 p 0=1 1=9 2=1 3=4 5=1
+Split split 1 2 p s0 s1
+ReLU relu 1 1 s0 r
+Sigmoid sig 1 1 s1 g
+BinaryOp add 2 1 r g a 0=0
+Softmax softmax 1 1 a out0 0=0 1=1
+'''
+
+
+def test_ncnn_prefix_profile_cuts_and_times(tmp_path):
+    """ncnn's Python package has no profiler: a profiling session times
+    the graph cut after each layer.  Each cut holds what the layers so far
+    hand on (both branches while they are apart), and the per-type times
+    add up to a run, the heavy layer first."""
+    (tmp_path / 'model.ncnn.param').write_text(PREFIX_GRAPH)
+    (tmp_path / 'model.ncnn.bin').write_bytes(b'\0' * 16)
+    from backbones.runtime.sessions import open_session
+    manifest = dict(files=dict(param='model.ncnn.param',
+                               bin='model.ncnn.bin'),
+                    precision='fp32', output_ndims=[4])
+    session = open_session('ncnn', str(tmp_path), manifest, threads=1,
+                           profile=True)
+    names = [blob.name for blob in session.net.blobs()]
+    assert [sorted(names[i] for i in cut) for cut in session.profile.cuts] \
+        == [[], ['p'], ['s0', 's1'], ['r', 's1'], ['g', 'r'], ['a'],
+            ['out0']]
+    image = {'input': np.random.default_rng(0).random(
+        (1, 24, 96, 96), dtype=np.float32)}
+    for _ in range(3):
+        session.run(image)
+    times = session.op_times()
+    assert set(times) == {'Pooling', 'Split', 'ReLU', 'Sigmoid',
+                          'BinaryOp', 'Softmax'}
+    per_run = sum(times.values()) / 3
+    assert per_run == pytest.approx(session.profile.fastest[-1])
+    assert max(times, key=times.get) == 'Pooling'
+    assert times['Pooling'] > 0.5 * sum(times.values())
+    # one run's worth (a plain session's), not a sweep's
+    plain = open_session('ncnn', str(tmp_path), manifest, threads=1)
+    walls = []
+    for _ in range(3):
+        start = time.perf_counter()
+        plain.run(image)
+        walls.append(time.perf_counter() - start)
+    assert 0.5 * min(walls) < per_run < 1.5 * min(walls)

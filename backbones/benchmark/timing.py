@@ -88,7 +88,7 @@ def profile_entries(entries: List[Entry], settings: Settings) -> None:
             continue
         try:
             runner = entry.profiled()
-        except ArtefactError:  # a runtime without a profiler (ncnn)
+        except ArtefactError:  # no profiler (LiteRT, ExecuTorch, MNN)
             continue
         for _ in range(calls):
             runner(entry.inputs)
@@ -100,7 +100,8 @@ def profile_markdown(rows: List[dict], top: int = 8) -> str:
     """Per profiled row: the runtime's operator time, the share of it in
     layout operators (``LAYOUT_OPS``) and the largest shares by type."""
     lines = ['| model | mode | ms in operators | layout ops | largest '
-             'shares (runtime profiler) |', '|---|---|---|---|---|']
+             'shares (runtime profiler; ncnn: prefix timing) |',
+             '|---|---|---|---|---|']
     for row in rows:
         times = row.get('op_times')
         if not times:
