@@ -432,7 +432,7 @@ def test_best_class_equals_argmax_with_ties():
 
 # A branching ncnn graph without weights: a heavy pooling, a split into two
 # cheap activations joined again, a softmax; blob names as pnnx would
-PREFIX_GRAPH = '''7767517
+BRANCHING_GRAPH = '''7767517
 7 8
 Input in0 0 1 in0
 Pooling pool 1 1 in0 p 0=1 1=9 2=1 3=4 5=1
@@ -444,12 +444,12 @@ Softmax softmax 1 1 a out0 0=0 1=1
 '''
 
 
-def test_ncnn_prefix_profile_cuts_and_times(tmp_path):
+def test_ncnn_layer_profile_cuts_and_times(tmp_path):
     """ncnn's Python package has no profiler: a profiling session times
-    the graph cut after each layer.  Each cut holds what the layers so far
-    hand on (both branches while they are apart), and the per-type times
-    add up to a run, the heavy layer first."""
-    (tmp_path / 'model.ncnn.param').write_text(PREFIX_GRAPH)
+    each layer after computing what the layers before it hand on (both
+    branches while they are apart); the per-type times add up to about a
+    run, the heavy layer first."""
+    (tmp_path / 'model.ncnn.param').write_text(BRANCHING_GRAPH)
     (tmp_path / 'model.ncnn.bin').write_bytes(b'\0' * 16)
     from backbones.runtime.sessions import open_session
     manifest = dict(files=dict(param='model.ncnn.param',
@@ -469,7 +469,6 @@ def test_ncnn_prefix_profile_cuts_and_times(tmp_path):
     assert set(times) == {'Pooling', 'Split', 'ReLU', 'Sigmoid',
                           'BinaryOp', 'Softmax'}
     per_run = sum(times.values()) / 3
-    assert per_run == pytest.approx(session.profile.fastest[-1])
     assert max(times, key=times.get) == 'Pooling'
     assert times['Pooling'] > 0.5 * sum(times.values())
     # one run's worth (a plain session's), not a sweep's

@@ -170,6 +170,19 @@ def test_benchmark_table_modes_and_agreement(tmp_path):
         'peer_models')
 
 
+def test_profile_layout_share_uses_each_runtimes_names():
+    """ncnn's Split hands a blob on without a copy and its transpose is
+    Permute: the same profile is a different layout share there than in
+    onnxruntime, where Split slices."""
+    from backbones.benchmark import profile_markdown
+    times = {'Split': 1e-3, 'Permute': 2e-3, 'Conv': 5e-3}
+    rows = [dict(model='m', mode=mode, op_times=times) for mode in (
+        'ncnn-network', 'artefact:ncnn', 'onnxruntime-network',
+        'artefact:onnxruntime-int8')]
+    shares = re.findall(r'\| 8\.00 \| ([\d.]+)% \|', profile_markdown(rows))
+    assert shares == ['25.0', '25.0', '12.5', '12.5']
+
+
 @pytest.mark.train
 def test_benchmark_train_split_on_real_data(toy_workspace):
     result = run_tool('benchmark.py', TOY_SSDLITE, '--train', '--batch', '2',

@@ -46,8 +46,8 @@ def parse_args(argv=None):
                         help="after the timing, run the runtime modes "
                         "again under the runtime's own profiler and print "
                         'their time per operator type (onnxruntime, '
-                        'OpenVINO; ncnn: the graph cut after each layer '
-                        'timed, as its Python package has no profiler)')
+                        'OpenVINO; ncnn: each layer timed on its own, as '
+                        'its Python package has no profiler)')
     parser.add_argument('--checkpoint', metavar='CKPT',
                         help='end to end, one config: its trained weights '
                         '(default: random)')

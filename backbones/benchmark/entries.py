@@ -39,6 +39,16 @@ ARTEFACT_MODES = tuple(f'artefact:{backend}{precision}' for backend in
                        BACKENDS for precision in ('', '-int8'))
 
 
+def mode_backend(mode: str) -> Optional[str]:
+    """The runtime a mode runs on (``ncnn-network``, ``artefact:ncnn-int8``:
+    ``ncnn``); None for eager and deploy."""
+    if mode.endswith('-network'):
+        return mode[:-len('-network')]
+    if mode.startswith('artefact:'):
+        return mode[len('artefact:'):].partition('-')[0]
+    return None
+
+
 @dataclass
 class Settings:
     """What to time and how (``tools/benchmark.py``'s options)."""
@@ -192,7 +202,7 @@ def network_entries(settings: Settings, device) -> List[Entry]:
                     if device.type != 'cpu':
                         raise UsageError(f'{mode} runs on CPU')
                     runner = NetworkRunner(
-                        mode[:-len('-network')], deployed(module), inputs,
+                        mode_backend(mode), deployed(module), inputs,
                         settings.threads)
                 entries.append(Entry(
                     f'{name} {size[0]}x{size[1]}', mode, runner, inputs,
@@ -247,7 +257,7 @@ def end_to_end_entries(settings: Settings) -> List[Entry]:
                 entries.append(Entry(name, mode, lambda im, net=net: infer(
                     net, im), image, None))
                 continue
-            backend, _, int8 = mode[len('artefact:'):].partition('-')
+            backend, int8 = mode_backend(mode), mode.endswith('-int8')
             quantize = quantizer(backend, lambda manifest: prepared_inputs(
                 [rng.integers(0, 256, (*size, 3), dtype=np.uint8)
                  for _ in range(8)], manifest),

@@ -22,8 +22,9 @@ import torch
 from ..errors import ArtefactError, UsageError
 from ..export.compare import relative_differences
 from ..export.onnx import flatten_outputs
-from ..runtime.sessions import LAYOUT_OPS
-from .entries import Entry, Settings, end_to_end_entries, network_entries
+from ..runtime.sessions import layout_ops
+from .entries import (Entry, Settings, end_to_end_entries, mode_backend,
+                      network_entries)
 
 
 def synchronize(device: torch.device) -> None:
@@ -98,16 +99,18 @@ def profile_entries(entries: List[Entry], settings: Settings) -> None:
 
 def profile_markdown(rows: List[dict], top: int = 8) -> str:
     """Per profiled row: the runtime's operator time, the share of it in
-    layout operators (``LAYOUT_OPS``) and the largest shares by type."""
+    layout operators (its runtime's ``layout_ops``) and the largest shares
+    by type."""
     lines = ['| model | mode | ms in operators | layout ops | largest '
-             'shares (runtime profiler; ncnn: prefix timing) |',
+             'shares (runtime profiler; ncnn: layer by layer) |',
              '|---|---|---|---|---|']
     for row in rows:
         times = row.get('op_times')
         if not times:
             continue
         total = sum(times.values())
-        layout = sum(t for op, t in times.items() if op in LAYOUT_OPS)
+        layout_names = layout_ops(mode_backend(row['mode']))
+        layout = sum(t for op, t in times.items() if op in layout_names)
         largest = sorted(times.items(), key=lambda kv: -kv[1])[:top]
         shares = ', '.join(f'{op} {t / total:.1%}' for op, t in largest)
         lines.append(f"| {row['model']} | {row['mode']} | "

@@ -18,7 +18,8 @@ BACKENDS = ('onnxruntime', 'openvino', 'ncnn', 'mnn', 'executorch', 'litert')
 
 # layout operators: transposes, reorders, reshapes, slices, splits and
 # pads, by the names the runtimes give them after their graph passes (a
-# concatenation is an architecture's, not a formulation's, and not here)
+# concatenation is an architecture's, not a formulation's, and not here);
+# a runtime whose names mean other things has its own (``layout_ops``)
 LAYOUT_OPS = frozenset((
     'Transpose', 'Reorder', 'ReorderInput', 'ReorderOutput', 'Reshape',
     'Squeeze', 'Unsqueeze', 'Flatten', 'Slice', 'StridedSlice', 'Split',
@@ -37,6 +38,11 @@ def backend_module(backend: str, package: str = __name__,
         raise error(f'unknown backend {backend!r}: choose one of '
                     f'{", ".join(BACKENDS)}')
     return importlib.import_module(f'{package}.{backend}')
+
+
+def layout_ops(backend: str) -> frozenset:
+    """The names of ``backend``'s layout operators in its profiles."""
+    return getattr(backend_module(backend), 'LAYOUT_OPS', LAYOUT_OPS)
 
 
 def open_session(backend: str, folder: str, manifest: dict,

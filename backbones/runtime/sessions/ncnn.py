@@ -13,22 +13,30 @@ from . import require_runtime
 # what the artefact folder holds, by role (manifest ``files``)
 FILES = ('param', 'bin')
 # ncnn prints per-layer times only when built with NCNN_BENCHMARK and its
-# Python binding returns none, so a profiling session times the graph cut
-# after each layer (:class:`PrefixProfile`)
-PROFILER = 'prefix timing (the graph cut after each layer)'
-# prefix sweeps a profiling session makes (its first runs); each costs about
-# layers / 2 graph runs, and a layer's time is its cut's fastest sweep
+# Python binding returns none, so a profiling session times each layer on
+# its own (:class:`LayerProfile`)
+PROFILER = 'layer-by-layer timing (each layer after the graph before it)'
+# ncnn's names for layout operators; its ``Split`` is not one: it hands a
+# blob to several layers without a copy
+LAYOUT_OPS = frozenset(('Permute', 'Reshape', 'Flatten', 'Squeeze',
+                        'ExpandDims', 'Slice', 'Crop', 'Padding'))
+# sweeps a profiling session makes (its first runs); each costs about
+# layers / 2 graph runs
 PROFILE_SWEEPS = 10
 
 
-class PrefixProfile:
-    """Per-layer times of an ncnn net without its profiler: the time of
-    the graph cut after layer ``k`` (a fresh extractor computing every blob
-    that layers ``0..k`` hand to later layers or give out, packed as they
-    are, no conversion) minus the cut after ``k - 1``.  Each cut's fastest
-    sweep is kept.  Two profiles of SSDLite-LeViT-128S (14 ms, AMD EPYC VM)
-    agreed within 0.1 ms on its largest types and 0.5 ms on any; a small
-    layer can come out negative.
+class LayerProfile:
+    """Per-layer times of an ncnn net without its profiler.  For layer
+    ``k``, a fresh extractor computes, untimed, everything layers
+    ``0..k-1`` hand on (the cut after ``k - 1``); then extracting ``k``'s
+    outputs runs layer ``k`` alone on inputs just written, as in a run.
+    Blobs are extracted as computed (packed, no conversion), and the cost
+    of the extraction call itself (12-25 us from Python, as much as a
+    small layer) is taken off: the same outputs extracted again.  Each
+    layer's fastest sweep is kept.  What is left of the call, about 10 us
+    a layer (ncnn's ``Split``, which copies nothing, shows it), puts the
+    sum 5-15 % above a run's time (SSDLite-EMO-1M and -LeViT-128S, AMD
+    EPYC VM).
 
     Raises:
         ArtefactError: the param file's layers are not in graph order.
@@ -39,39 +47,48 @@ class PrefixProfile:
         layers, blobs = net.layers(), net.blobs()
         if any(0 <= b.consumer < b.producer for b in blobs):
             raise ArtefactError('ncnn layers are not in graph order: the '
-                                'prefix profile needs them so')
+                                'layer profile needs them so')
         self.types = [layer.type for layer in layers]
-        # blob indices to extract for the cut after each layer (the input
-        # is given, not computed)
+        self.outputs = [list(layer.tops) for layer in layers]
+        # the blobs layers 0..k hand to later layers or give out (the
+        # input is given, not computed)
         self.cuts = [[i for i, b in enumerate(blobs)
                       if 0 <= b.producer <= k and self.types[b.producer] !=
                       'Input' and (b.consumer > k or b.consumer < 0)]
                      for k in range(len(layers))]
-        self.fastest = [float('inf')] * len(layers)
+        self.fastest = [0.0 if t == 'Input' else float('inf')
+                        for t in self.types]
+        self.extraction = list(self.fastest)  # the call's own cost
         self.sweeps = 0
 
+    def timed_extraction(self, extractor, blobs) -> float:
+        start = time.perf_counter()
+        for blob in blobs:
+            extractor.extract(blob, 1)  # 1: as computed, no unpacking
+        return time.perf_counter() - start
+
     def sweep(self, image) -> None:
-        """Time every cut once on ``image``, an ``ncnn.Mat``."""
-        for k, cut in enumerate(self.cuts):
-            if not cut:
-                self.fastest[k] = 0.0
+        """Time every layer once on ``image``, an ``ncnn.Mat``."""
+        for k, layer_type in enumerate(self.types):
+            if layer_type == 'Input':
                 continue
             extractor = self.net.create_extractor()
             extractor.input(self.input_name, image)
-            start = time.perf_counter()
-            for blob in cut:
-                extractor.extract(blob, 1)  # 1: as computed, no unpacking
-            self.fastest[k] = min(self.fastest[k],
-                                  time.perf_counter() - start)
+            for blob in self.cuts[k - 1] if k else ():
+                extractor.extract(blob, 1)
+            layer = self.timed_extraction(extractor, self.outputs[k])
+            again = self.timed_extraction(extractor, self.outputs[k])
+            self.fastest[k] = min(self.fastest[k], layer)
+            self.extraction[k] = min(self.extraction[k], again)
         self.sweeps += 1
 
     def layer_type_times(self) -> Dict[str, float]:
-        """Seconds per layer type for one run of the graph (they sum to the
-        fastest full run; a small layer can come out slightly negative)."""
-        times, before = Counter(), 0.0
-        for layer_type, cut_time in zip(self.types, self.fastest):
-            times[layer_type] += cut_time - before
-            before = cut_time
+        """Seconds per layer type in one run of the graph (a layer that
+        costs nothing can come out a few microseconds negative)."""
+        times = Counter()
+        for layer_type, layer, call in zip(self.types, self.fastest,
+                                           self.extraction):
+            times[layer_type] += layer - call
         times.pop('Input', None)
         return dict(times)
 
@@ -101,7 +118,7 @@ class Session:
         self.outputs = sorted(self.net.output_names(),
                               key=lambda name: int(name[3:]))
         self.out_ndims = manifest['output_ndims']
-        self.profile = PrefixProfile(self.net, self.inputs[0]) \
+        self.profile = LayerProfile(self.net, self.inputs[0]) \
             if profile else None
         self.runs = 0
 
@@ -128,7 +145,7 @@ class Session:
 
     def op_times(self) -> Dict[str, float]:
         """Seconds per ncnn layer type (after pnnx's and ncnn's fusions)
-        over the runs so far: the prefix profile's estimate of one run,
+        over the runs so far: the layer profile's estimate of one run,
         times the runs."""
         if self.profile is None:
             raise ArtefactError('this session was built without profiling')
