@@ -431,7 +431,8 @@ def test_best_class_equals_argmax_with_ties():
 
 
 # A branching ncnn graph without weights: a heavy pooling, a split into two
-# cheap activations joined again, a softmax; blob names as pnnx would
+# cheap activations joined again, a softmax; its output named as pnnx
+# names outputs (out0, out1, ...)
 BRANCHING_GRAPH = '''7767517
 7 8
 Input in0 0 1 in0

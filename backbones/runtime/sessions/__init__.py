@@ -1,14 +1,15 @@
 """The runtimes an artefact can run on, one module per runtime: each has
-``FILES`` (the roles of the files its artefacts hold), ``PROFILER`` (what
-its per-operator profiler is, or None where its Python package has none)
-and ``Session(folder, manifest, threads, profile)`` with ``run(inputs) ->
+``FILES`` (the roles of the files its artefacts hold), ``PROFILER`` (how its
+per-operator times are taken, or None where they cannot be) and
+``Session(folder, manifest, threads, profile)`` with ``run(inputs) ->
 [outputs]`` for the graph's inputs by name (the ``(1, 3, H, W)`` float32
-image first); built with ``profile=True``, ``op_times()`` gives the
-seconds the runtime's own profiler counted per operator type over the runs
-so far.  :func:`open_session` builds one.  A module
-imports its runtime only when a session is built, so an artefact needs just
-its own.  Adding a runtime: a module here, one in
-:mod:`backbones.export.backends`, and its name in :data:`BACKENDS`."""
+image first); built with ``profile=True``, ``op_times()`` gives the seconds
+per operator type over the runs so far (the runtime's own profiler's, or
+ncnn's layer-by-layer timing), and a module may name its layout operators
+(``LAYOUT_OPS``). :func:`open_session` builds one. A module imports its
+runtime only when a session is built, so an artefact needs just its own.
+Adding a runtime: a module here, one in :mod:`backbones.export.backends`,
+and its name in :data:`BACKENDS`."""
 import importlib
 from types import ModuleType
 
