@@ -109,8 +109,23 @@ class OffsetBiasAttention(ClearsCacheOnTrainOrLoad, nn.Module):
     def fold_for_deploy(self) -> None:
         """Deploy mode: batched products instead of the per-image
         ``baddbmm``, and strided queries without strided slices: the same
-        attention in ops and tensors (at most 4 dims) every runtime has."""
+        attention in ops and tensors (at most 4 dims) every runtime has.
+        The logits' scale goes into the query projection (after its
+        BatchNorm's fold: innermost blocks fold first), which saves a pass
+        over the largest tensor of the block, ``(heads, queries, keys)``
+        (ncnn ran it as a layer of its own)."""
         self.in_4d = True
+        scale_output_channels(self.query_projection(),
+                              self.query_channel_scale())
+        self.scale = 1.0
+
+    def query_projection(self) -> nn.Linear:
+        raise NotImplementedError
+
+    def query_channel_scale(self) -> torch.Tensor:
+        """The logits' scale on the projection's query channels, 1 on the
+        others."""
+        return torch.full((self.num_heads * self.key_dim, ), self.scale)
 
     def attention_bias(self, grid: Tuple[int, int]) -> torch.Tensor:
         """``(heads, queries, keys)`` bias for a key grid ``(H, W)``.
@@ -173,8 +188,10 @@ class OffsetBiasAttention(ClearsCacheOnTrainOrLoad, nn.Module):
         """
         bias = self.attention_bias(grid)
         if self.in_4d:
-            logits = q @ k.transpose(-2, -1) * self.scale + bias
-            out = logits.softmax(dim=-1) @ v
+            logits = q @ k.transpose(-2, -1)
+            if self.scale != 1.0:  # deploy mode has it in q
+                logits = logits * self.scale
+            out = (logits + bias).softmax(dim=-1) @ v
         elif q.is_cuda:
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias,
                                                  scale=self.scale)
@@ -199,6 +216,14 @@ class SelfAttention(OffsetBiasAttention):
                          trained_grid, 1, bias_mode, proj_bn_init=0.0)
         # Per head: q, k, v side by side (the official layout).
         self.qkv = LinearBN(channels, num_heads * (2 * key_dim + value_dim))
+
+    def query_projection(self) -> nn.Linear:
+        return self.qkv.linear
+
+    def query_channel_scale(self) -> torch.Tensor:
+        factor = torch.ones(self.num_heads, 2 * self.key_dim + self.value_dim)
+        factor[:, :self.key_dim] = self.scale
+        return factor.flatten()
 
     def forward(self, x: torch.Tensor, grid: Tuple[int, int]) -> torch.Tensor:
         n, length, _ = x.shape
@@ -236,6 +261,9 @@ class SubsampleAttention(OffsetBiasAttention):
                          trained_grid, 2, bias_mode, proj_bn_init=1.0)
         self.kv = LinearBN(in_channels, num_heads * (key_dim + value_dim))
         self.q = LinearBN(in_channels, num_heads * key_dim)
+
+    def query_projection(self) -> nn.Linear:
+        return self.q.linear
 
     def forward(self, x: torch.Tensor, grid: Tuple[int, int]) -> torch.Tensor:
         n, length, c = x.shape
