@@ -35,7 +35,7 @@ class LayerProfile:
     small layer) is taken off: the same outputs extracted again.  Each
     layer's fastest sweep is kept.  What is left of the call, about 10 us
     a layer (ncnn's ``Split``, which copies nothing, shows it), puts the
-    sum 5-15 % above a run's time (SSDLite-EMO-1M and -LeViT-128S, AMD
+    sum up to 15 % above a run's time (the SSDLite graphs at 320x320, AMD
     EPYC VM).
 
     Raises:
