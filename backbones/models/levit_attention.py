@@ -115,11 +115,13 @@ class OffsetBiasAttention(ClearsCacheOnTrainOrLoad, nn.Module):
         over the largest tensor of the block, ``(heads, queries, keys)``
         (ncnn ran it as a layer of its own)."""
         self.in_4d = True
-        scale_output_channels(self.query_projection(),
-                              self.query_channel_scale())
+        projection = self.query_projection()
+        scale_output_channels(projection, self.query_channel_scale().to(
+            projection.weight))
         self.scale = 1.0
 
     def query_projection(self) -> nn.Linear:
+        """The linear layer whose outputs hold the queries."""
         raise NotImplementedError
 
     def query_channel_scale(self) -> torch.Tensor:
