@@ -23,7 +23,7 @@ from .base import (FeatureInfo, MultiScaleBackbone, drop_path, per_stage,
                    rename_official_keys, resolve_arch)
 from .emo_attention import (attention_in_tokens, attention_in_tokens_4d,
                             tokens_to_map, window_tokens)
-from .folding import fold_bn_into_next, scale_output_channels
+from .folding import fold_bn_into_next, fold_scale_into_queries
 from .layers import SqueezeExcite
 from .tracing import sizes, sizes_are_free
 
@@ -214,9 +214,8 @@ class InvertedResidualMobileBlock(nn.Module):
             self.qk.weight = nn.Parameter(conv.weight.flatten(1).clone())
             if conv.bias is not None:
                 self.qk.bias = nn.Parameter(conv.bias.clone())
-            factor = torch.ones(conv.out_channels)
-            factor[:conv.in_channels] = self.scale
-            scale_output_channels(self.qk, factor.to(conv.weight))
+            fold_scale_into_queries(self.qk, self.scale,
+                                    slice(0, conv.in_channels))
             self.scale = 1.0
         if isinstance(self.norm, nn.BatchNorm2d) and \
                 not self.use_attention and isinstance(self.v, ConvModule):

@@ -46,6 +46,17 @@ def scale_output_channels(layer: nn.Module, scale: torch.Tensor,
     layer.bias = nn.Parameter(bias * scale + shift)
 
 
+def fold_scale_into_queries(projection: nn.Module, scale: float,
+                            queries) -> None:
+    """Attention logits ``(q k^T) * scale`` as ``(q * scale) k^T``: the
+    projection's query channels (``queries``, anything that indexes its
+    output channels) are multiplied by ``scale``, which then leaves the
+    attention (a pass over its largest tensor less)."""
+    factor = projection.weight.new_ones(projection.weight.shape[0])
+    factor[queries] = scale
+    scale_output_channels(projection, factor)
+
+
 def fold_bn_into_next(bn: _BatchNorm, layer: nn.Module) -> None:
     """Fold a BatchNorm *before* ``layer`` into it: ``layer(bn(x))`` becomes
     ``layer(x)``.  Only exact where the layer sees no zero padding (a

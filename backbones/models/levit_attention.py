@@ -14,7 +14,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import InputError
-from .folding import batchnorm_affine, scale_output_channels
+from .folding import (batchnorm_affine, fold_scale_into_queries,
+                      scale_output_channels)
 from .param_cache import ClearsCacheOnTrainOrLoad, ParameterCache
 from .tracing import sizes, sizes_are_free
 
@@ -115,19 +116,14 @@ class OffsetBiasAttention(ClearsCacheOnTrainOrLoad, nn.Module):
         over the largest tensor of the block, ``(heads, queries, keys)``
         (ncnn ran it as a layer of its own)."""
         self.in_4d = True
-        projection = self.query_projection()
-        scale_output_channels(projection, self.query_channel_scale().to(
-            projection.weight))
+        projection, queries = self.query_projection()
+        fold_scale_into_queries(projection, self.scale, queries)
         self.scale = 1.0
 
-    def query_projection(self) -> nn.Linear:
-        """The linear layer whose outputs hold the queries."""
+    def query_projection(self) -> Tuple[nn.Linear, object]:
+        """The linear layer whose outputs hold the queries, and the index
+        of its query channels."""
         raise NotImplementedError
-
-    def query_channel_scale(self) -> torch.Tensor:
-        """The logits' scale on the projection's query channels, 1 on the
-        others."""
-        return torch.full((self.num_heads * self.key_dim, ), self.scale)
 
     def attention_bias(self, grid: Tuple[int, int]) -> torch.Tensor:
         """``(heads, queries, keys)`` bias for a key grid ``(H, W)``.
@@ -219,13 +215,10 @@ class SelfAttention(OffsetBiasAttention):
         # Per head: q, k, v side by side (the official layout).
         self.qkv = LinearBN(channels, num_heads * (2 * key_dim + value_dim))
 
-    def query_projection(self) -> nn.Linear:
-        return self.qkv.linear
-
-    def query_channel_scale(self) -> torch.Tensor:
-        factor = torch.ones(self.num_heads, 2 * self.key_dim + self.value_dim)
-        factor[:, :self.key_dim] = self.scale
-        return factor.flatten()
+    def query_projection(self) -> Tuple[nn.Linear, torch.Tensor]:
+        per_head = torch.arange(self.qkv.linear.out_features).view(
+            self.num_heads, -1)
+        return self.qkv.linear, per_head[:, :self.key_dim].flatten()
 
     def forward(self, x: torch.Tensor, grid: Tuple[int, int]) -> torch.Tensor:
         n, length, _ = x.shape
@@ -264,8 +257,8 @@ class SubsampleAttention(OffsetBiasAttention):
         self.kv = LinearBN(in_channels, num_heads * (key_dim + value_dim))
         self.q = LinearBN(in_channels, num_heads * key_dim)
 
-    def query_projection(self) -> nn.Linear:
-        return self.q.linear
+    def query_projection(self) -> Tuple[nn.Linear, slice]:
+        return self.q.linear, slice(None)
 
     def forward(self, x: torch.Tensor, grid: Tuple[int, int]) -> torch.Tensor:
         n, length, c = x.shape
