@@ -185,11 +185,9 @@ class OffsetBiasAttention(ClearsCacheOnTrainOrLoad, nn.Module):
         (196 to 4200 tokens: 0.5x-0.8x its time; docs/backbones.md, "LeViT").
         """
         bias = self.attention_bias(grid)
-        if self.in_4d:
-            logits = q @ k.transpose(-2, -1)
-            if self.scale != 1.0:  # deploy mode has it in q
-                logits = logits * self.scale
-            out = (logits + bias).softmax(dim=-1) @ v
+        if self.in_4d:  # deploy mode: the scale is in q
+            logits = q @ k.transpose(-2, -1) + bias
+            out = logits.softmax(dim=-1) @ v
         elif q.is_cuda:
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias,
                                                  scale=self.scale)
