@@ -41,8 +41,8 @@ def save_untrained(config, path):
 
 
 def randomise(model: torch.nn.Module) -> None:
-    """Statistics and scales far from their initial values, so that a fold
-    that drops or misplaces one shows."""
+    """Statistics, scales and norms' affine maps far from their initial
+    values, so that a fold that drops or misplaces one shows."""
     from torch.nn.modules.batchnorm import _BatchNorm
     gen = torch.Generator().manual_seed(0)
     with torch.no_grad():
@@ -52,6 +52,12 @@ def randomise(model: torch.nn.Module) -> None:
                         (module.running_mean, -0.5, 0.5),
                         (module.running_var, 0.5, 2.0),
                         (module.weight, 0.5, 1.5), (module.bias, -0.3, 0.3)):
+                    tensor.copy_(torch.rand(tensor.shape, generator=gen) *
+                                 (high - low) + low)
+            if isinstance(module, torch.nn.LayerNorm) and \
+                    module.weight is not None:
+                for tensor, low, high in ((module.weight, 0.5, 1.5),
+                                          (module.bias, -0.3, 0.3)):
                     tensor.copy_(torch.rand(tensor.shape, generator=gen) *
                                  (high - low) + low)
         for name, param in model.named_parameters():

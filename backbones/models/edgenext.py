@@ -19,15 +19,15 @@ from typing import List, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmengine.registry import MODELS
 
 from .base import (FeatureInfo, MultiScaleBackbone, drop_path, per_stage,
                    rename_official_keys, resolve_arch)
-from .folding import fold_bn_into_next, scale_output_channels
+from .edgenext_attention import CrossCovarianceAttention, scaled_linear
+from .folding import (conv1x1_from, fold_affine_into_next, fold_bn_into_next,
+                      scale_output_channels)
 from .layers import LayerNorm2d
 from .param_cache import ClearsCacheOnTrainOrLoad, ParameterCache
-from .tracing import sizes
 
 arch_settings = {
     'xx_small': dict(depths=(2, 2, 6, 2), dims=(24, 48, 88, 168), heads=4),
@@ -124,68 +124,11 @@ class FourierPositionalEncoding(ClearsCacheOnTrainOrLoad, nn.Module):
         return self.token_projection(pos.to(self.token_projection.weight))
 
 
-def scaled_linear(x: torch.Tensor, linear: nn.Linear,
-                  scale: torch.Tensor) -> torch.Tensor:
-    """``scale * linear(x)`` with the per-channel layer scale applied to
-    whichever is smaller, the weight or the output (the same numbers up to
-    rounding; at 224 the stage-1 outputs are 16x their weights, the
-    stage-4 weights 25x their outputs).  ``scale`` is None once deploy mode
-    has folded it into the layer."""
-    if scale is None:
-        return linear(x)
-    if x[..., 0].numel() * linear.out_features > linear.weight.numel():
-        return F.linear(x, scale[:, None] * linear.weight,
-                        scale * linear.bias)
-    return scale * linear(x)
-
-
-class CrossCovarianceAttention(nn.Module):
-    """XCA: attention between channels (a ``d x d`` map per head) with
-    L2-normalised queries and keys and a learned per-head temperature.
-    ``scale`` (the block's layer scale) multiplies the output channels.
-
-    Shape: ``(N, L, C) -> (N, L, C)``.
-    """
-
-    def __init__(self, channels: int, num_heads: int):
-        super().__init__()
-        if channels % num_heads:
-            raise ValueError(f'EdgeNeXt attention: {num_heads} heads do not '
-                             f'divide {channels} channels.')
-        self.num_heads = num_heads
-        self.temperature = nn.Parameter(torch.ones(num_heads, 1, 1))
-        self.qkv = nn.Linear(channels, 3 * channels)
-        self.proj = nn.Linear(channels, channels)
-        self.in_4d = False
-
-    def fold_for_deploy(self) -> None:
-        """Deploy mode: the same attention through tensors of at most 4
-        dims, which every runtime (ncnn too) has."""
-        self.in_4d = True
-
-    def forward(self, x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-        n, length, c = x.shape
-        qkv = self.qkv(x)
-        if self.in_4d:
-            # one (N, heads, head_dim, L) tensor at a time (ncnn has 4 dims)
-            (n, length), c = sizes(x)[:2], int(x.shape[2])  # models.tracing
-            q, k, v = (t.reshape(n, length, self.num_heads,
-                                 c // self.num_heads).permute(0, 2, 3, 1)
-                       for t in qkv.split(c, dim=-1))
-        else:
-            # (3, N, heads, head_dim, L): channels attend over all positions.
-            q, k, v = qkv.reshape(n, length, 3, self.num_heads,
-                                  c // self.num_heads).permute(2, 0, 3, 4, 1)
-        q = F.normalize(q, dim=-1)
-        k = F.normalize(k, dim=-1)
-        attn = (q @ k.transpose(-2, -1) * self.temperature).softmax(dim=-1)
-        out = (attn @ v).permute(0, 3, 1, 2).reshape(n, length, c)
-        return scaled_linear(out, self.proj, scale)
-
-
 class PointwiseMLP(nn.Module):
     """Channels-last inverted bottleneck with layer scale:
-    ``gamma * fc2(act(fc1(x)))``, ``(N, H, W, C) -> (N, H, W, C)``."""
+    ``gamma * fc2(act(fc1(x)))``, ``(N, H, W, C) -> (N, H, W, C)``; in
+    deploy mode (:meth:`EncoderBlock.fold_for_deploy`) 1x1 convs, ``(N, C,
+    H, W) -> (N, C, H, W)``."""
 
     def __init__(self, channels: int, expand_ratio: int, bn_hs: bool,
                  layer_scale_init: float):
@@ -211,29 +154,42 @@ class EncoderBlock(nn.Module):
     A subclass builds ``norm`` (:func:`token_norm`), ``mlp``
     (:class:`PointwiseMLP`), ``drop_path`` and sets ``bn_hs``.
     """
-    # tokens of at most 3 dims (ncnn): pnnx turns a linear layer on a 4-D
-    # tensor into reshape - Gemm - reshape-like-a-blob, and ncnn's
-    # reshape-like ran SSDLite-EdgeNeXt-XXS 16x slower than OpenVINO
-    in_4d = False
+    # deploy: the MLP as 1x1 convs over the NCHW map, the LayerNorm as
+    # reductions over its channel axis (no transpose either side); every
+    # runtime ran SSDLite-EdgeNeXt-XXS faster so (docs/speed.md)
+    mlp_on_maps = False
 
     def mlp_residual(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """``x``, ``y``: ``(N, C, H, W)`` -> ``(N, C, H, W)``.
 
         BN normalises the NCHW map before the permute to channels last, LN
-        the channels-last view after it.
+        the channels-last view after it; deployed, both stay on the map.
         """
-        if self.in_4d:
-            n, c, h, w = sizes(y)  # models.tracing
-            y = self.norm(y).flatten(2).transpose(1, 2) if self.bn_hs else \
-                self.norm(y.flatten(2).transpose(1, 2))  # (N, HW, C)
-            return self.drop_path(self.mlp(y).transpose(1, 2).reshape(
-                n, c, h, w)).add_(x)
+        if self.mlp_on_maps:
+            return self.drop_path(self.mlp(self.norm(y))).add_(x)
         if self.bn_hs:
             y = self.norm(y).permute(0, 2, 3, 1)
         else:
             y = self.norm(y.permute(0, 2, 3, 1))
         # The branch output is a fresh tensor: add the shortcut in place.
         return self.drop_path(self.mlp(y).permute(0, 3, 1, 2)).add_(x)
+
+    def fold_for_deploy(self) -> None:
+        """Deploy mode (after the MLP's own fold): the LayerNorm's affine
+        map goes into the MLP's first layer, which with the second becomes
+        a 1x1 conv; the norm becomes its statistics over axis 1 (a
+        BatchNorm stays as it is, for the BatchNorm folds)."""
+        if isinstance(self.norm, nn.LayerNorm):
+            fold_affine_into_next(self.norm.weight, self.norm.bias,
+                                  self.mlp.pwconv1)
+            channels_norm = LayerNorm2d(self.norm.normalized_shape,
+                                        eps=self.norm.eps,
+                                        elementwise_affine=False)
+            channels_norm.reduce_axis_1 = True
+            self.norm = channels_norm
+        self.mlp.pwconv1 = conv1x1_from(self.mlp.pwconv1)
+        self.mlp.pwconv2 = conv1x1_from(self.mlp.pwconv2)
+        self.mlp_on_maps = True
 
 
 class ConvEncoder(EncoderBlock):
@@ -332,6 +288,7 @@ class SDTAEncoder(EncoderBlock):
         if self.bn_hs:
             fold_bn_into_next(self.norm, self.mlp.pwconv1)
             self.norm = nn.Identity()
+        super().fold_for_deploy()
 
 
 @MODELS.register_module()

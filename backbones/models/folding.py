@@ -57,23 +57,43 @@ def fold_scale_into_queries(projection: nn.Module, scale: float,
     scale_output_channels(projection, factor)
 
 
-def fold_bn_into_next(bn: _BatchNorm, layer: nn.Module) -> None:
-    """Fold a BatchNorm *before* ``layer`` into it: ``layer(bn(x))`` becomes
-    ``layer(x)``.  Only exact where the layer sees no zero padding (a
-    linear layer, or a conv with ``padding=0``)."""
+def conv1x1_from(linear: nn.Linear) -> nn.Conv2d:
+    """The 1x1 conv computing ``linear`` at every pixel of an NCHW map, with
+    parameters of its own (a copy: exporters take a view of another
+    layer's weight as computation)."""
+    conv = nn.Conv2d(linear.in_features, linear.out_features, 1,
+                     bias=linear.bias is not None).to(linear.weight)
+    with torch.no_grad():
+        conv.weight.copy_(linear.weight[:, :, None, None])
+        if linear.bias is not None:
+            conv.bias.copy_(linear.bias)
+    return conv
+
+
+def fold_affine_into_next(scale: torch.Tensor, shift: Optional[torch.Tensor],
+                          layer: nn.Module) -> None:
+    """Fold a per-channel affine map *before* ``layer`` into it:
+    ``layer(x * scale + shift)`` becomes ``layer(x)``.  Only exact where the
+    layer sees no zero padding (a linear layer, or a conv with
+    ``padding=0`` and no groups)."""
     if isinstance(layer, nn.Conv2d) and (any(layer.padding) or
                                          layer.groups != 1):
-        raise ValueError('a BatchNorm folds into a following conv only '
-                         'without padding and groups')
-    scale, shift = batchnorm_affine(bn)
+        raise ValueError('a per-channel affine map folds into a following '
+                         'conv only without padding and groups')
     weight = layer.weight
     view = (1, -1) + (1, ) * (weight.dim() - 2)
-    # W (s x + t) + b = (W s) x + (W t + b)
-    extra = (weight * shift.view(view)).flatten(1).sum(1)
     bias = layer.bias if layer.bias is not None else weight.new_zeros(
         weight.shape[0])
+    if shift is not None:  # W (s x + t) + b = (W s) x + (W t + b)
+        bias = bias + (weight * shift.view(view)).flatten(1).sum(1)
     layer.weight = nn.Parameter(weight * scale.view(view))
-    layer.bias = nn.Parameter(bias + extra)
+    layer.bias = nn.Parameter(bias)
+
+
+def fold_bn_into_next(bn: _BatchNorm, layer: nn.Module) -> None:
+    """Fold a BatchNorm *before* ``layer`` into it: ``layer(bn(x))`` becomes
+    ``layer(x)`` (:func:`fold_affine_into_next`)."""
+    fold_affine_into_next(*batchnorm_affine(bn), layer)
 
 
 def fuse_linear_bn(module: nn.Module) -> None:
