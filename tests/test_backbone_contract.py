@@ -18,6 +18,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from backbones import EMO, AsymmNet, EdgeNeXt, LeViT
 from backbones.models.folding import at_most_4d
 from backbones.models.param_cache import tables_as_buffers
+from backbones.models.tracing import as_in_exports
 from helpers import randomise
 from standin import load_manifest, save_standin, standin_state_dict
 
@@ -325,11 +326,13 @@ def test_deploy_equals_eager(case):
     deployed.load_state_dict(eager.state_dict())
     deployed.switch_to_deploy()
     assert batchnorm_after_conv_or_linear(deployed) == []
-    # each deploy formulation: the default, ncnn's at most 4 dims, and
-    # torch.export's parameter-derived tables as buffers
+    # each deploy formulation: the default, ncnn's at most 4 dims, what
+    # exporters record (EdgeNeXt's MLP on maps), and torch.export's
+    # parameter-derived tables as buffers
     formulations = {
         'deploy': lambda x: contextlib.nullcontext(),
         'at most 4 dims': lambda x: at_most_4d(deployed),
+        'as in exports': lambda x: as_in_exports(),
         'tables as buffers': lambda x: tables_as_buffers(deployed, (x, ))}
     for formulation, context in formulations.items():
         for size in ((224, 224), (97, 131)):

@@ -19,6 +19,7 @@ from typing import List, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmengine.registry import MODELS
 
 from .base import (FeatureInfo, MultiScaleBackbone, drop_path, per_stage,
@@ -28,6 +29,7 @@ from .folding import (conv1x1_from, fold_affine_into_next, fold_bn_into_next,
                       scale_output_channels)
 from .layers import LayerNorm2d
 from .param_cache import ClearsCacheOnTrainOrLoad, ParameterCache
+from .tracing import exporting
 
 arch_settings = {
     'xx_small': dict(depths=(2, 2, 6, 2), dims=(24, 48, 88, 168), heads=4),
@@ -126,9 +128,9 @@ class FourierPositionalEncoding(ClearsCacheOnTrainOrLoad, nn.Module):
 
 class PointwiseMLP(nn.Module):
     """Channels-last inverted bottleneck with layer scale:
-    ``gamma * fc2(act(fc1(x)))``, ``(N, H, W, C) -> (N, H, W, C)``; in
-    deploy mode (:meth:`EncoderBlock.fold_for_deploy`) 1x1 convs, ``(N, C,
-    H, W) -> (N, C, H, W)``."""
+    ``gamma * fc2(act(fc1(x)))``, ``(N, H, W, C) -> (N, H, W, C)``.
+    Deployed (:meth:`EncoderBlock.fold_for_deploy`), its layers are 1x1
+    convs that :meth:`on_maps` runs on ``(N, C, H, W)`` maps."""
 
     def __init__(self, channels: int, expand_ratio: int, bn_hs: bool,
                  layer_scale_init: float):
@@ -139,13 +141,30 @@ class PointwiseMLP(nn.Module):
         self.gamma = nn.Parameter(layer_scale_init * torch.ones(channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if isinstance(self.pwconv1, nn.Conv2d):  # deployed, eager PyTorch
+            hidden = self.act(F.linear(x, self.pwconv1.weight.flatten(1),
+                                       self.pwconv1.bias))
+            return F.linear(hidden, self.pwconv2.weight.flatten(1),
+                            self.pwconv2.bias)
         return scaled_linear(self.act(self.pwconv1(x)), self.pwconv2,
                              self.gamma)
+
+    def on_maps(self, x: torch.Tensor) -> torch.Tensor:
+        """Deployed: ``(N, C, H, W) -> (N, C, H, W)``."""
+        return self.pwconv2(self.act(self.pwconv1(x)))
 
     def fold_for_deploy(self) -> None:
         """Deploy mode: ``gamma`` goes into ``pwconv2``."""
         scale_output_channels(self.pwconv2, self.gamma)
         self.gamma = None
+
+
+def standardise_channels(x: torch.Tensor, eps: float) -> torch.Tensor:
+    """LayerNorm without its affine map over the channels of ``(N, C, H,
+    W)``, as reductions over axis 1: no transpose on either side."""
+    centred = x - x.mean(1, keepdim=True)
+    return centred / (centred * centred).mean(1, keepdim=True).add(
+        eps).sqrt()
 
 
 class EncoderBlock(nn.Module):
@@ -154,19 +173,23 @@ class EncoderBlock(nn.Module):
     A subclass builds ``norm`` (:func:`token_norm`), ``mlp``
     (:class:`PointwiseMLP`), ``drop_path`` and sets ``bn_hs``.
     """
-    # deploy: the MLP as 1x1 convs over the NCHW map, the LayerNorm as
-    # reductions over its channel axis (no transpose either side); every
-    # runtime ran SSDLite-EdgeNeXt-XXS faster so (docs/speed.md)
+    # deployed, in an exported graph: the MLP as 1x1 convs over the NCHW
+    # map, the LayerNorm as reductions over its channel axis, no transpose
+    # either side (every runtime ran SSDLite-EdgeNeXt-XXS faster so); eager
+    # PyTorch keeps channels-last tokens, where its fused LayerNorm and
+    # linear kernels ran 12-25 % faster (docs/speed.md)
     mlp_on_maps = False
 
     def mlp_residual(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """``x``, ``y``: ``(N, C, H, W)`` -> ``(N, C, H, W)``.
 
         BN normalises the NCHW map before the permute to channels last, LN
-        the channels-last view after it; deployed, both stay on the map.
+        the channels-last view after it.
         """
-        if self.mlp_on_maps:
-            return self.drop_path(self.mlp(self.norm(y))).add_(x)
+        if self.mlp_on_maps and exporting():
+            y = standardise_channels(y, self.norm.eps) if isinstance(
+                self.norm, nn.LayerNorm) else self.norm(y)
+            return self.drop_path(self.mlp.on_maps(y)).add_(x)
         if self.bn_hs:
             y = self.norm(y).permute(0, 2, 3, 1)
         else:
@@ -176,17 +199,14 @@ class EncoderBlock(nn.Module):
 
     def fold_for_deploy(self) -> None:
         """Deploy mode (after the MLP's own fold): the LayerNorm's affine
-        map goes into the MLP's first layer, which with the second becomes
-        a 1x1 conv; the norm becomes its statistics over axis 1 (a
-        BatchNorm stays as it is, for the BatchNorm folds)."""
+        map goes into the MLP's first layer, and both its layers become 1x1
+        convs (a BatchNorm stays, for the BatchNorm folds)."""
         if isinstance(self.norm, nn.LayerNorm):
             fold_affine_into_next(self.norm.weight, self.norm.bias,
                                   self.mlp.pwconv1)
-            channels_norm = LayerNorm2d(self.norm.normalized_shape,
-                                        eps=self.norm.eps,
-                                        elementwise_affine=False)
-            channels_norm.reduce_axis_1 = True
-            self.norm = channels_norm
+            self.norm = nn.LayerNorm(self.norm.normalized_shape,
+                                     eps=self.norm.eps,
+                                     elementwise_affine=False)
         self.mlp.pwconv1 = conv1x1_from(self.mlp.pwconv1)
         self.mlp.pwconv2 = conv1x1_from(self.mlp.pwconv2)
         self.mlp_on_maps = True

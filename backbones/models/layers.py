@@ -18,21 +18,9 @@ class LayerNorm2d(nn.LayerNorm):
     channels-last view.  The output is in the channels-last memory format
     (``(N, H, W, C)`` in memory): no copy back to NCHW, and none at all for a
     channels-last input.
-
-    ``reduce_axis_1`` (a deploy formulation): the statistics as reductions
-    over axis 1 of the NCHW map instead, the same numbers up to rounding
-    with no transpose on either side, for graphs that go on in NCHW.
     """
-    reduce_axis_1 = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.reduce_axis_1:
-            centred = x - x.mean(1, keepdim=True)
-            x = centred / (centred * centred).mean(1, keepdim=True).add(
-                self.eps).sqrt()
-            if self.weight is not None:
-                x = x * self.weight[:, None, None]
-            return x if self.bias is None else x + self.bias[:, None, None]
         x = F.layer_norm(x.permute(0, 2, 3, 1), self.normalized_shape,
                          self.weight, self.bias, self.eps)
         return x.permute(0, 3, 1, 2)

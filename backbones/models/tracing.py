@@ -14,6 +14,7 @@ from typing import Tuple
 import torch
 
 _free_input_size = False
+_as_in_exports = False
 
 
 @contextlib.contextmanager
@@ -37,3 +38,24 @@ def sizes(x: torch.Tensor, start: int = 0) -> Tuple:
     :func:`sizes_are_free`."""
     shape = tuple(x.shape[start:])
     return shape if sizes_are_free() else tuple(int(s) for s in shape)
+
+
+@contextlib.contextmanager
+def as_in_exports():
+    """Within the block, eager PyTorch runs the formulations exports take
+    (:func:`exporting` is true): for checking them against eager."""
+    global _as_in_exports
+    previous, _as_in_exports = _as_in_exports, True
+    try:
+        yield
+    finally:
+        _as_in_exports = previous
+
+
+def exporting() -> bool:
+    """True while an exporter records the model (ONNX's tracer,
+    ``torch.export``) or within :func:`as_in_exports`: where a deployed
+    block's graph formulation differs from the one eager PyTorch runs
+    fastest."""
+    return _as_in_exports or torch.jit.is_tracing() or \
+        torch.compiler.is_exporting()
