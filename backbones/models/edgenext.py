@@ -129,8 +129,9 @@ class FourierPositionalEncoding(ClearsCacheOnTrainOrLoad, nn.Module):
 class PointwiseMLP(nn.Module):
     """Channels-last inverted bottleneck with layer scale:
     ``gamma * fc2(act(fc1(x)))``, ``(N, H, W, C) -> (N, H, W, C)``.
-    Deployed (:meth:`EncoderBlock.fold_for_deploy`), its layers are 1x1
-    convs that :meth:`on_maps` runs on ``(N, C, H, W)`` maps."""
+    Deployed, its layers are 1x1 convs that :meth:`on_maps` runs on
+    ``(N, C, H, W)`` maps."""
+    deployed = False
 
     def __init__(self, channels: int, expand_ratio: int, bn_hs: bool,
                  layer_scale_init: float):
@@ -141,7 +142,7 @@ class PointwiseMLP(nn.Module):
         self.gamma = nn.Parameter(layer_scale_init * torch.ones(channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if isinstance(self.pwconv1, nn.Conv2d):  # deployed, eager PyTorch
+        if self.deployed:  # eager PyTorch: the convs' weights as linear
             hidden = self.act(F.linear(x, self.pwconv1.weight.flatten(1),
                                        self.pwconv1.bias))
             return F.linear(hidden, self.pwconv2.weight.flatten(1),
@@ -154,9 +155,13 @@ class PointwiseMLP(nn.Module):
         return self.pwconv2(self.act(self.pwconv1(x)))
 
     def fold_for_deploy(self) -> None:
-        """Deploy mode: ``gamma`` goes into ``pwconv2``."""
+        """Deploy mode: ``gamma`` goes into ``pwconv2``, and both layers
+        become 1x1 convs."""
         scale_output_channels(self.pwconv2, self.gamma)
         self.gamma = None
+        self.pwconv1 = conv1x1_from(self.pwconv1)
+        self.pwconv2 = conv1x1_from(self.pwconv2)
+        self.deployed = True
 
 
 def standardise_channels(x: torch.Tensor, eps: float) -> torch.Tensor:
@@ -178,7 +183,6 @@ class EncoderBlock(nn.Module):
     # either side (every runtime ran SSDLite-EdgeNeXt-XXS faster so); eager
     # PyTorch keeps channels-last tokens, where its fused LayerNorm and
     # linear kernels ran 12-25 % faster (docs/speed.md)
-    mlp_on_maps = False
 
     def mlp_residual(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """``x``, ``y``: ``(N, C, H, W)`` -> ``(N, C, H, W)``.
@@ -186,7 +190,7 @@ class EncoderBlock(nn.Module):
         BN normalises the NCHW map before the permute to channels last, LN
         the channels-last view after it.
         """
-        if self.mlp_on_maps and exporting():
+        if self.mlp.deployed and exporting():
             y = standardise_channels(y, self.norm.eps) if isinstance(
                 self.norm, nn.LayerNorm) else self.norm(y)
             return self.drop_path(self.mlp.on_maps(y)).add_(x)
@@ -199,17 +203,14 @@ class EncoderBlock(nn.Module):
 
     def fold_for_deploy(self) -> None:
         """Deploy mode (after the MLP's own fold): the LayerNorm's affine
-        map goes into the MLP's first layer, and both its layers become 1x1
-        convs (a BatchNorm stays, for the BatchNorm folds)."""
+        map goes into the MLP's first layer (a BatchNorm stays, for the
+        BatchNorm folds)."""
         if isinstance(self.norm, nn.LayerNorm):
             fold_affine_into_next(self.norm.weight, self.norm.bias,
                                   self.mlp.pwconv1)
             self.norm = nn.LayerNorm(self.norm.normalized_shape,
                                      eps=self.norm.eps,
                                      elementwise_affine=False)
-        self.mlp.pwconv1 = conv1x1_from(self.mlp.pwconv1)
-        self.mlp.pwconv2 = conv1x1_from(self.mlp.pwconv2)
-        self.mlp_on_maps = True
 
 
 class ConvEncoder(EncoderBlock):
