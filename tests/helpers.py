@@ -41,8 +41,9 @@ def save_untrained(config, path):
 
 
 def randomise(model: torch.nn.Module) -> None:
-    """Statistics, scales and norms' affine maps far from their initial
-    values, so that a fold that drops or misplaces one shows."""
+    """Statistics, scales, norms' affine maps and LeViT's attention biases
+    (zero at init) far from their initial values, so that a fold or a
+    formulation that drops or misplaces one shows."""
     from torch.nn.modules.batchnorm import _BatchNorm
     gen = torch.Generator().manual_seed(0)
     with torch.no_grad():
@@ -63,6 +64,8 @@ def randomise(model: torch.nn.Module) -> None:
         for name, param in model.named_parameters():
             if 'gamma' in name:
                 param.copy_(torch.rand(param.shape, generator=gen) + 0.1)
+            if 'attention_biases' in name:
+                param.copy_(torch.randn(param.shape, generator=gen))
 
 
 def spread_class_scores(model: torch.nn.Module) -> None:

@@ -16,7 +16,7 @@ import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from backbones import EMO, AsymmNet, EdgeNeXt, LeViT
-from backbones.models.folding import at_most_4d
+from backbones.models.folding import at_most_4d, heads_in_pairs
 from backbones.models.param_cache import tables_as_buffers
 from backbones.models.tracing import as_in_exports
 from helpers import randomise
@@ -316,6 +316,12 @@ def batchnorm_after_conv_or_linear(module: torch.nn.Module) -> list:
     return found
 
 
+@contextlib.contextmanager
+def ncnn_formulation(deployed):
+    with at_most_4d(deployed), heads_in_pairs(deployed):
+        yield
+
+
 @pytest.mark.parametrize('case', CASES, ids=case_id)
 def test_deploy_equals_eager(case):
     every_map = range(len(FAMILIES[case[0]].strides))
@@ -326,12 +332,14 @@ def test_deploy_equals_eager(case):
     deployed.load_state_dict(eager.state_dict())
     deployed.switch_to_deploy()
     assert batchnorm_after_conv_or_linear(deployed) == []
-    # each deploy formulation: the default, ncnn's at most 4 dims, what
-    # exporters record (EdgeNeXt's MLP on maps), and torch.export's
-    # parameter-derived tables as buffers
+    # each deploy formulation: the default, at most 4 dims (torch.export's),
+    # ncnn's (also LeViT's heads in pairs), what exporters record
+    # (EdgeNeXt's MLP on maps), and torch.export's parameter-derived tables
+    # as buffers
     formulations = {
         'deploy': lambda x: contextlib.nullcontext(),
         'at most 4 dims': lambda x: at_most_4d(deployed),
+        'ncnn': lambda x: ncnn_formulation(deployed),
         'as in exports': lambda x: as_in_exports(),
         'tables as buffers': lambda x: tables_as_buffers(deployed, (x, ))}
     for formulation, context in formulations.items():

@@ -13,7 +13,7 @@ same function up to float rounding (tested to 1e-5 relative against the
 eager model).
 """
 import contextlib
-from typing import Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import torch
 import torch.nn as nn
@@ -151,21 +151,43 @@ def _switch_to_deploy(module: nn.Module) -> None:
 
 
 @contextlib.contextmanager
-def at_most_4d(module: nn.Module) -> Iterator[nn.Module]:
-    """Within the block, every deploy-mode block of ``module`` that has a
-    formulation through tensors of at most 4 dims (an ``in_4d`` switch)
-    uses it: what an export to ncnn needs.  Restored afterwards, so one
-    deployed model serves every runtime.  Each formulation computes the
-    same function (the backbone contract test)."""
-    blocks = [m for m in module.modules() if hasattr(m, 'in_4d')]
-    before = [m.in_4d for m in blocks]
+def switched(module: nn.Module, switch: str,
+             value_for: Callable[[nn.Module], Any]) -> Iterator[nn.Module]:
+    """Within the block, every block of ``module`` that has the attribute
+    ``switch`` has it set to ``value_for(block)``; restored afterwards, so
+    one deployed model serves every runtime."""
+    blocks = [m for m in module.modules() if hasattr(m, switch)]
+    before = [getattr(m, switch) for m in blocks]
     for block in blocks:
-        block.in_4d = True
+        setattr(block, switch, value_for(block))
     try:
         yield module
     finally:
         for block, value in zip(blocks, before):
-            block.in_4d = value
+            setattr(block, switch, value)
+
+
+def at_most_4d(module: nn.Module):
+    """Within the block, every deploy-mode block of ``module`` that has a
+    formulation through tensors of at most 4 dims (an ``in_4d`` switch)
+    uses it: what an export to ncnn needs.  Each formulation computes the
+    same function (the backbone contract test)."""
+    return switched(module, 'in_4d', lambda block: True)
+
+
+def heads_in_pairs(module: nn.Module):
+    """Within the block, attention blocks that can compute their heads a
+    few at a time (a ``heads_per_product`` switch) compute them two at a
+    time where they have a multiple of 4 heads: what ncnn needs to use its
+    threads there.  ncnn packs 4 (8 with AVX) channels of a blob into one
+    and shares a Softmax or BinaryOp out between threads by packed
+    channels, so LeViT's ``(4 heads, queries, keys)`` logits ran their bias
+    add and softmax on one thread (its x86 Softmax source; 2 of 16 ms of
+    SSDLite-LeViT-128S's graph, 20 of 86 ms of DeepLabv3's at 512).  Two
+    heads are never packed."""
+    return switched(
+        module, 'heads_per_product', lambda block: 2
+        if block.num_heads % 4 == 0 else block.heads_per_product)
 
 
 @contextlib.contextmanager

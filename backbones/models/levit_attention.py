@@ -73,6 +73,15 @@ def offset_indices(grid: Tuple[int, int], stride: int, limit: int,
     return axis(grid[0]), axis(grid[1])
 
 
+def biased_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                     bias: torch.Tensor) -> torch.Tensor:
+    """``softmax(q k^T + bias) v`` for ``q``: ``(N, heads, Lq, d)``,
+    ``k``: ``(N, heads, L, d)``, ``v``: ``(N, heads, L, dv)``, ``bias``:
+    ``(heads, Lq, L)`` -> ``(N, heads, Lq, dv)`` (deploy mode: the logits'
+    scale is in q)."""
+    return (q @ k.transpose(-2, -1) + bias).softmax(dim=-1) @ v
+
+
 class OffsetBiasAttention(ClearsCacheOnTrainOrLoad, nn.Module):
     """What both LeViT attentions share: a learned bias per head and token
     offset added to the attention logits, and the output projection.
@@ -106,6 +115,9 @@ class OffsetBiasAttention(ClearsCacheOnTrainOrLoad, nn.Module):
             LinearBN(num_heads * value_dim, out_channels, proj_bn_init))
         self.param_cache = ParameterCache(BIAS_CACHE_SIZE, BIAS_CACHE_VALUES)
         self.in_4d = False
+        # deploy mode: heads per product (None: all at once); ncnn's export
+        # sets 2 (models.folding.heads_in_pairs)
+        self.heads_per_product = None
 
     def fold_for_deploy(self) -> None:
         """Deploy mode: batched products instead of the per-image
@@ -185,9 +197,14 @@ class OffsetBiasAttention(ClearsCacheOnTrainOrLoad, nn.Module):
         (196 to 4200 tokens: 0.5x-0.8x its time; docs/backbones.md, "LeViT").
         """
         bias = self.attention_bias(grid)
-        if self.in_4d:  # deploy mode: the scale is in q
-            logits = q @ k.transpose(-2, -1) + bias
-            out = logits.softmax(dim=-1) @ v
+        if self.in_4d and self.heads_per_product:
+            size = self.heads_per_product
+            out = torch.cat([
+                biased_attention(q[:, h:h + size], k[:, h:h + size],
+                                 v[:, h:h + size], bias[h:h + size])
+                for h in range(0, self.num_heads, size)], dim=1)
+        elif self.in_4d:  # deploy mode: the scale is in q
+            out = biased_attention(q, k, v, bias)
         elif q.is_cuda:
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias,
                                                  scale=self.scale)

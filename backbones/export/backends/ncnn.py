@@ -10,7 +10,7 @@ from typing import Dict, List, Sequence
 import torch.nn as nn
 
 from ...errors import ExportError
-from ...models.folding import at_most_4d
+from ...models.folding import at_most_4d, heads_in_pairs
 
 FREE_SIZE = False
 INT8 = None
@@ -38,7 +38,8 @@ def convert(graph: nn.Module, example: tuple, folder: str,
     param, weights = osp.join(folder, 'model.ncnn.param'), \
         osp.join(folder, 'model.ncnn.bin')
     try:
-        with at_most_4d(graph):  # ncnn tensors have at most 4 dims
+        # ncnn tensors have at most 4 dims; its threads share packed channels
+        with at_most_4d(graph), heads_in_pairs(graph):
             pnnx.export(graph, osp.join(work, 'model.pt'), example[:1],
                         ncnnparam=param, ncnnbin=weights,
                         pnnxparam=osp.join(work, 'model.pnnx.param'),
