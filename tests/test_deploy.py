@@ -136,3 +136,27 @@ def test_switch_to_deploy_hook_switches_the_runner_model():
     SwitchToDeployHook().before_test(types.SimpleNamespace(model=model))
     assert model.backbone.deployed and not model.training
     assert not [m for m in model.modules() if isinstance(m, _BatchNorm)]
+
+
+def test_static_exports_drop_taps_that_only_read_padding():
+    """At a static size, a dilated conv whose off-centre taps all land in
+    its zero padding (dilation >= the map's side on both axes) exports as
+    the 1x1 conv of its centre taps; one whose taps still reach the map
+    (dilation one less than a side) stays; both give the same outputs, and
+    the model is restored afterwards."""
+    from backbones.models.folding import padding_taps_dropped
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(8, 6, 3, padding=36, dilation=36),
+        torch.nn.Conv2d(6, 4, 3, padding=(8, 11), dilation=(8, 11)),
+        torch.nn.Conv2d(4, 4, 3, padding=(9, 12), dilation=(9, 12),
+                        groups=2, bias=False)).eval()
+    x = torch.randn(1, 8, 9, 12)
+    with torch.no_grad():
+        expected = model(x)
+        with padding_taps_dropped(model, (x, )):
+            kernels = [conv.kernel_size for conv in model]
+            got = model(x)
+    assert kernels == [(1, 1), (3, 3), (1, 1)]
+    assert [conv.kernel_size for conv in model] == [(3, 3)] * 3
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)

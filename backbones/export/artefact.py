@@ -24,6 +24,7 @@ import torch.nn as nn
 from .. import __version__
 from ..config.walk import class_names, test_input_shape, test_resize
 from ..errors import ConverterEnvironmentError, ExportError
+from ..models.folding import padding_taps_dropped
 from ..runtime.manifest import (FORMAT, FORMAT_VERSION, MANIFEST,
                                 check_manifest, sha256_of, write_manifest)
 from .backends import export_backend
@@ -287,10 +288,15 @@ def deploy(model: nn.Module, cfg, backend: str, out: str,
     examples = graph_examples(size, free_size, size_divisor(model))
     with torch.no_grad():  # caches parameter-only tables (LeViT's biases,
         graph(*examples[0])  # EdgeNeXt's encodings): exported as constants
+    # at a static size, dilated convolutions that only reach padding there
+    # export as 1x1 (the check below compares with the full graph)
+    static = contextlib.nullcontext() if free_size else \
+        padding_taps_dropped(graph, examples[0])
     with staging_folder(out) as folder:
         try:
-            files = converter.convert(graph, examples[0], folder,
-                                      ['image'], outputs, free_size)
+            with static:
+                files = converter.convert(graph, examples[0], folder,
+                                          ['image'], outputs, free_size)
         except ConverterEnvironmentError:
             raise  # not the model's fault: say it as it is
         except ExportError as err:

@@ -190,6 +190,64 @@ def heads_in_pairs(module: nn.Module):
         if block.num_heads % 4 == 0 else block.heads_per_product)
 
 
+def only_centre_tap_reaches(conv: nn.Conv2d, size) -> bool:
+    """Whether every off-centre tap of ``conv`` reads zero padding at
+    every output position of an ``(H, W)`` input: an odd kernel with
+    'same' zero padding, stride 1 and a dilation at least the input's side
+    on each axis (DeepLabv3's ASPP at dilation 36 on the 32x32 map of a
+    512x512 image)."""
+    return conv.stride == (1, 1) and conv.padding_mode == 'zeros' and all(
+        k % 2 == 1 and p == d * (k - 1) // 2 and d >= side
+        for k, p, d, side in zip(conv.kernel_size, conv.padding,
+                                 conv.dilation, size))
+
+
+def centre_taps(conv: nn.Conv2d) -> nn.Conv2d:
+    """The 1x1 convolution of ``conv``'s centre taps (own parameters)."""
+    centre = conv.kernel_size[0] // 2, conv.kernel_size[1] // 2
+    one = nn.Conv2d(conv.in_channels, conv.out_channels, 1,
+                    groups=conv.groups,
+                    bias=conv.bias is not None).to(conv.weight)
+    with torch.no_grad():
+        one.weight.copy_(conv.weight[:, :, centre[0], centre[1], None, None])
+        if conv.bias is not None:
+            one.bias.copy_(conv.bias)
+    return one
+
+
+@contextlib.contextmanager
+def padding_taps_dropped(module: nn.Module,
+                         example: tuple) -> Iterator[nn.Module]:
+    """Within the block, each dilated convolution of ``module`` whose
+    off-centre taps only ever read zero padding at ``example``'s size
+    (:func:`only_centre_tap_reaches`) is the 1x1 convolution of its centre
+    taps: the same outputs at that size for a ninth of a 3x3's products.
+    For exports at a static size; restored afterwards."""
+    sizes = {}
+    hooks = [conv.register_forward_pre_hook(
+        lambda conv, args: sizes.setdefault(conv, []).append(
+            args[0].shape[-2:]))
+        for conv in module.modules()
+        if isinstance(conv, nn.Conv2d) and max(conv.dilation) > 1]
+    try:
+        with torch.no_grad():
+            module(*example)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    swapped = [(parent, name, child) for parent in module.modules()
+               for name, child in parent.named_children()
+               if child in sizes and all(only_centre_tap_reaches(
+                   child, size) for size in sizes[child])]
+    for parent, name, child in swapped:
+        parent._modules[name] = centre_taps(child)
+    try:
+        yield module
+    finally:
+        for parent, name, child in swapped:
+            parent._modules[name] = child
+
+
 @contextlib.contextmanager
 def gelu_written_out(module: nn.Module) -> Iterator[nn.Module]:
     """Within the block, every exact ``nn.GELU`` of ``module`` is an
