@@ -167,6 +167,27 @@ def switched(module: nn.Module, switch: str,
             setattr(block, switch, value)
 
 
+@contextlib.contextmanager
+def children_replaced(module: nn.Module, replacement_for: Callable[
+        [nn.Module], Optional[nn.Module]]) -> Iterator[nn.Module]:
+    """Within the block, every submodule of ``module`` for which
+    ``replacement_for`` returns a module is that module; restored
+    afterwards."""
+    swapped = []
+    for parent in module.modules():
+        for name, child in parent.named_children():
+            replacement = replacement_for(child)
+            if replacement is not None:
+                swapped.append((parent, name, child, replacement))
+    for parent, name, _, replacement in swapped:
+        parent._modules[name] = replacement
+    try:
+        yield module
+    finally:
+        for parent, name, child, _ in swapped:
+            parent._modules[name] = child
+
+
 def at_most_4d(module: nn.Module):
     """Within the block, every deploy-mode block of ``module`` that has a
     formulation through tensors of at most 4 dims (an ``in_4d`` switch)
@@ -235,34 +256,16 @@ def padding_taps_dropped(module: nn.Module,
     finally:
         for hook in hooks:
             hook.remove()
-    swapped = [(parent, name, child) for parent in module.modules()
-               for name, child in parent.named_children()
-               if child in sizes and all(only_centre_tap_reaches(
-                   child, size) for size in sizes[child])]
-    for parent, name, child in swapped:
-        parent._modules[name] = centre_taps(child)
-    try:
+    with children_replaced(module, lambda child: centre_taps(child) if (
+            child in sizes and all(only_centre_tap_reaches(child, size)
+                                   for size in sizes[child])) else None):
         yield module
-    finally:
-        for parent, name, child in swapped:
-            parent._modules[name] = child
 
 
-@contextlib.contextmanager
-def gelu_written_out(module: nn.Module) -> Iterator[nn.Module]:
+def gelu_written_out(module: nn.Module):
     """Within the block, every exact ``nn.GELU`` of ``module`` is an
     :class:`~backbones.models.layers.ErfGELU` (for converters that fuse
     GELU into an approximation); restored afterwards."""
     from .layers import ErfGELU
-    swapped = []
-    for parent in module.modules():
-        for name, child in parent.named_children():
-            if isinstance(child, nn.GELU) and child.approximate == 'none':
-                swapped.append((parent, name, child))
-    for parent, name, _ in swapped:
-        parent._modules[name] = ErfGELU()
-    try:
-        yield module
-    finally:
-        for parent, name, child in swapped:
-            parent._modules[name] = child
+    return children_replaced(module, lambda child: ErfGELU() if isinstance(
+        child, nn.GELU) and child.approximate == 'none' else None)
