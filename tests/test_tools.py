@@ -136,14 +136,18 @@ def test_benchmark_table_modes_and_agreement(tmp_path):
     peer.write_text('import torch\n'
                     'def tiny(channels):\n'
                     '    return torch.nn.Conv2d(3, int(channels), 3)\n')
-    out = tmp_path / 'rows.json'
+    out, scratch = tmp_path / 'rows.json', tmp_path / 'tmp'
+    scratch.mkdir()
     result = run_tool(
         'benchmark.py', 'backbone:AsymmNet:small:widen_factor=0.35',
         'python:peer_models:tiny:8', '--python-path', tmp_path, '--modes',
         'eager', 'deploy', 'onnxruntime-network', 'openvino-network',
         '--sizes', '64', '--reps', '2', '--warmup', '1', '--threads', '1',
-        '--profile', '--json', out, timeout=300)
+        '--profile', '--json', out, env=dict(TMPDIR=str(scratch)),
+        timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
+    # the converted models are gone with the run
+    assert not list(scratch.glob('benchmark-*'))
     assert 'share of matmul rate' in result.stdout
     rows = json.loads(out.read_text())['rows']
     modes = ('eager', 'deploy', 'onnxruntime-network', 'openvino-network')

@@ -19,7 +19,6 @@ import copy
 import importlib
 import os
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence, Tuple
 
@@ -133,10 +132,10 @@ class NetworkRunner:
     return torch tensors like the module's flattened outputs."""
 
     def __init__(self, backend: str, module: nn.Module,
-                 inputs: torch.Tensor, threads: int):
+                 inputs: torch.Tensor, threads: int, folder: str):
         from ..export.backends import export_backend
-        self.backend, self.threads = backend, threads
-        self.folder = tempfile.mkdtemp(prefix=f'benchmark-{backend}-')
+        self.backend, self.threads, self.folder = backend, threads, folder
+        os.makedirs(folder)
         flat = FlatOutputs(module)
         with torch.no_grad():
             ndims = [o.dim() for o in flat(inputs)]
@@ -173,9 +172,11 @@ def count_macs(module: nn.Module, inputs: torch.Tensor) -> Optional[int]:
         return None
 
 
-def network_entries(settings: Settings, device) -> List[Entry]:
+def network_entries(settings: Settings, device,
+                    scratch: str) -> List[Entry]:
     """Every SPEC at every size under every network mode; one input per
-    size, shared, so outputs compare across specs."""
+    size, shared, so outputs compare across specs.  The runtimes' models
+    are written under ``scratch``."""
     if set(settings.modes) - set(NETWORK_MODES):
         raise UsageError(f'modes {", ".join(ARTEFACT_MODES)} run end to '
                          f'end (--end-to-end)')
@@ -203,16 +204,18 @@ def network_entries(settings: Settings, device) -> List[Entry]:
                         raise UsageError(f'{mode} runs on CPU')
                     runner = NetworkRunner(
                         mode_backend(mode), deployed(module), inputs,
-                        settings.threads)
+                        settings.threads,
+                        os.path.join(scratch, str(len(entries))))
                 entries.append(Entry(
                     f'{name} {size[0]}x{size[1]}', mode, runner, inputs,
                     macs, getattr(runner, 'profiled', None)))
     return entries
 
 
-def end_to_end_entries(settings: Settings) -> List[Entry]:
+def end_to_end_entries(settings: Settings, scratch: str) -> List[Entry]:
     """Image -> predictions for every config and mode, one image per size
-    (a random one: untrained weights find boxes anywhere)."""
+    (a random one: untrained weights find boxes anywhere); the artefacts
+    are written under ``scratch``."""
     import numpy as np
 
     from ..export.artefact import deploy, leaves_size_free
@@ -227,7 +230,6 @@ def end_to_end_entries(settings: Settings) -> List[Entry]:
                          f'{", ".join(ARTEFACT_MODES)}, not '
                          f'{", ".join(sorted(unknown))}')
     entries = []
-    work = tempfile.mkdtemp(prefix='benchmark-artefacts-')
     rng = np.random.default_rng(0)
     for spec in settings.specs:
         cfg = load_config(spec, settings.cfg_options)
@@ -262,7 +264,7 @@ def end_to_end_entries(settings: Settings) -> List[Entry]:
                 [rng.integers(0, 256, (*size, 3), dtype=np.uint8)
                  for _ in range(8)], manifest),
                 report=lambda line: None) if int8 else None
-            folder = os.path.join(work, f'{len(entries)}')
+            folder = os.path.join(scratch, str(len(entries)))
             # as tools/deploy.py deploys it (free size for keep-ratio)
             deploy(folded, cfg, backend, folder, size, source={},
                    quantize=quantize, report=lambda line: None,

@@ -14,6 +14,7 @@ output shapes (relative to that output's largest value).
 import os
 import platform
 import statistics
+import tempfile
 import time
 from typing import List, Optional, Tuple
 
@@ -180,18 +181,21 @@ def benchmark(settings: Settings) -> Tuple[List[dict], str]:
         raise UsageError('--device cuda, but no CUDA GPU is visible')
     if settings.fp16 and device.type != 'cuda':
         raise UsageError('--fp16 needs a CUDA device')
-    if settings.end_to_end:
-        if device.type != 'cpu':
-            raise UsageError('--end-to-end runs on CPU')
-        entries = end_to_end_entries(settings)
-    else:
-        entries = network_entries(settings, device)
-    rate = matmul_rate(device)
-    time_entries(entries, settings, device)
-    rate = max(rate, matmul_rate(device))
-    if settings.profile:
-        profile_entries(entries, settings)
-    rows = table_rows(entries, settings.batch, rate)
+    if settings.end_to_end and device.type != 'cpu':
+        raise UsageError('--end-to-end runs on CPU')
+    # the converted models live as long as the run (hundreds of MB for a
+    # few segmentors), also when it fails
+    with tempfile.TemporaryDirectory(prefix='benchmark-',
+                                     ignore_cleanup_errors=True) as scratch:
+        entries = end_to_end_entries(settings, scratch) if \
+            settings.end_to_end else network_entries(settings, device,
+                                                     scratch)
+        rate = matmul_rate(device)
+        time_entries(entries, settings, device)
+        rate = max(rate, matmul_rate(device))
+        if settings.profile:
+            profile_entries(entries, settings)
+        rows = table_rows(entries, settings.batch, rate)
     where = f'{machine(device)}; ' + (
         f'{torch.get_num_threads()} threads' if device.type == 'cpu' else
         'CUDA') + f', torch {torch.__version__}'
