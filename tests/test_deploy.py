@@ -160,3 +160,15 @@ def test_static_exports_drop_taps_that_only_read_padding():
     assert kernels == [(1, 1), (3, 3), (1, 1)]
     assert [conv.kernel_size for conv in model] == [(3, 3)] * 3
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_openvino_reports_nothing_to_intel():
+    """openvino (at import and per conversion) and nncf send usage data to
+    Intel through openvino-telemetry unless the user has opted out; the
+    environment leaves that package out (tools/setup_env.sh), and both fall
+    back to their own stubs, which send nothing."""
+    import importlib.util
+
+    from openvino.tools.ovc import telemetry_utils
+    assert importlib.util.find_spec('openvino_telemetry') is None
+    assert telemetry_utils.tm.__name__ == 'openvino.tools.ovc.telemetry_stub'

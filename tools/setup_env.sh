@@ -106,6 +106,15 @@ else
 fi
 "${pip[@]}" install -q --no-deps --no-build-isolation -e "$root"
 
+# openvino (at every import and conversion) and nncf send usage data to
+# Intel through openvino-telemetry unless the user has opted out; the lock
+# leaves it out, and without it both use their own stubs. An environment
+# made before that still has it.
+if "$py" -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("openvino_telemetry") is None)'; then
+  say "removing openvino-telemetry (it sends usage data to Intel)"
+  "${pip[@]}" uninstall -y -q openvino-telemetry
+fi
+
 # A torchvision built for another torch breaks every mmengine Runner at
 # start-up; nothing here needs it, and nothing above installs it.
 if "$py" -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("torchvision") is None)'; then
