@@ -24,11 +24,11 @@ from mmengine.registry import MODELS
 
 from .base import (FeatureInfo, MultiScaleBackbone, drop_path, per_stage,
                    rename_official_keys, resolve_arch)
-from .edgenext_attention import CrossCovarianceAttention, scaled_linear
+from .edgenext_attention import (CrossCovarianceAttention,
+                                 FourierPositionalEncoding, scaled_linear)
 from .folding import (conv1x1_from, fold_affine_into_next, fold_bn_into_next,
                       scale_output_channels)
-from .layers import LayerNorm2d
-from .param_cache import ClearsCacheOnTrainOrLoad, ParameterCache
+from .layers import LayerNorm2d, standardise_channels
 from .tracing import exporting
 
 arch_settings = {
@@ -73,57 +73,15 @@ class NormThenConvDownsample(nn.Sequential):
     in the official ``downsample_layers``)."""
 
     def fold_for_deploy(self) -> None:
-        """Deploy mode: a BatchNorm goes into the unpadded conv after it."""
+        """Deploy mode: a BatchNorm, or a LayerNorm's affine map, goes into
+        the unpadded conv after it."""
         if isinstance(self[0], nn.BatchNorm2d):
             fold_bn_into_next(self[0], self[1])
             self[0] = nn.Identity()
-
-
-class FourierPositionalEncoding(ClearsCacheOnTrainOrLoad, nn.Module):
-    """Sine/cosine encoding of normalised (y, x) positions, projected by a
-    1x1 conv: ``(N, C, H, W)`` for any H, W.
-
-    Positions run over ``(0, 2 pi]`` along each axis, so the encoding adapts
-    to the input size instead of being tied to a training resolution.  In
-    eval mode the encoding of each size is computed once (it depends on the
-    projection's parameters only).
-    """
-
-    def __init__(self, channels: int, hidden: int = 32,
-                 temperature: float = 10000.0):
-        super().__init__()
-        self.token_projection = nn.Conv2d(2 * hidden, channels, 1)
-        self.hidden = hidden
-        self.temperature = temperature
-        self.param_cache = ParameterCache()
-
-    def forward(self, batch: int, height: int, width: int) -> torch.Tensor:
-        pos = self.parameter_derived((height, width),
-                                     self.token_projection.parameters(),
-                                     lambda: self.encode(height, width))
-        return pos.expand(batch, -1, -1, -1)
-
-    def encode(self, height: int, width: int) -> torch.Tensor:
-        """``(1, C, H, W)``."""
-        device = self.token_projection.weight.device
-        # float32 like the reference, whatever the module's dtype.
-        ys = torch.arange(1, height + 1, dtype=torch.float32, device=device)
-        xs = torch.arange(1, width + 1, dtype=torch.float32, device=device)
-        ys = ys / (ys[-1:] + 1e-6) * (2 * math.pi)
-        xs = xs / (xs[-1:] + 1e-6) * (2 * math.pi)
-        freq = torch.arange(self.hidden, dtype=torch.float32, device=device)
-        freq = self.temperature**(2 * torch.div(
-            freq, 2, rounding_mode='floor') / self.hidden)
-
-        def encode(pos):  # (L,) -> (L, hidden), sin/cos interleaved
-            angles = pos[:, None] / freq
-            return torch.stack((angles[:, 0::2].sin(), angles[:, 1::2].cos()),
-                               dim=2).flatten(1)
-
-        pos_y = encode(ys)[:, None, :].expand(height, width, self.hidden)
-        pos_x = encode(xs)[None, :, :].expand(height, width, self.hidden)
-        pos = torch.cat((pos_y, pos_x), dim=2).permute(2, 0, 1)[None]
-        return self.token_projection(pos.to(self.token_projection.weight))
+        elif self[0].elementwise_affine:
+            fold_affine_into_next(self[0].weight, self[0].bias, self[1])
+            self[0] = LayerNorm2d(self[0].normalized_shape, eps=self[0].eps,
+                                  elementwise_affine=False)
 
 
 class PointwiseMLP(nn.Module):
@@ -162,14 +120,6 @@ class PointwiseMLP(nn.Module):
         self.pwconv1 = conv1x1_from(self.pwconv1)
         self.pwconv2 = conv1x1_from(self.pwconv2)
         self.deployed = True
-
-
-def standardise_channels(x: torch.Tensor, eps: float) -> torch.Tensor:
-    """LayerNorm without its affine map over the channels of ``(N, C, H,
-    W)``, as reductions over axis 1: no transpose on either side."""
-    centred = x - x.mean(1, keepdim=True)
-    return centred / (centred * centred).mean(1, keepdim=True).add(
-        eps).sqrt()
 
 
 class EncoderBlock(nn.Module):
@@ -288,6 +238,8 @@ class SDTAEncoder(EncoderBlock):
         return torch.cat(outs + [groups[-1]], dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.xca.deployed and exporting():
+            return self.on_maps(x)
         n, c, h, w = x.shape
         y = self.multi_scale_conv(x)
         if self.bn_hs:
@@ -300,13 +252,36 @@ class SDTAEncoder(EncoderBlock):
         tokens = tokens + self.drop_path(self.xca(attn_in, self.gamma_xca))
         return self.mlp_residual(x, tokens.transpose(1, 2).reshape(n, c, h, w))
 
+    def on_maps(self, x: torch.Tensor) -> torch.Tensor:
+        """Deployed, in exported graphs: the block on ``(N, C, H, W)`` maps
+        (the attention's LayerNorm as reductions over channels, its affine
+        map in ``qkv``): no transpose in or out of tokens."""
+        n, _, h, w = x.shape
+        y = self.multi_scale_conv(x)
+        if self.bn_hs:
+            y = self.norm_xca(y)
+        if self.pos_embd is not None:
+            y = y + self.pos_embd(n, h, w)
+        attn_in = y if self.bn_hs else standardise_channels(
+            y, self.norm_xca.eps)
+        return self.mlp_residual(x, y + self.drop_path(
+            self.xca.on_maps(attn_in)))
+
     def fold_for_deploy(self) -> None:
         """Deploy mode: the attention's layer scale goes into its output
-        projection; with BN, the norm before the MLP into its first layer
+        projection; a LayerNorm's affine map before the attention into
+        its q, k and v convs; with BN, the norm before the MLP into its first layer
         (the other BN normalises the attention input and its residual)."""
         scale_output_channels(self.xca.proj, self.gamma_xca)
         self.gamma_xca = None
-        if self.bn_hs:
+        if not self.bn_hs:
+            for conv in self.xca.qkv:
+                fold_affine_into_next(self.norm_xca.weight,
+                                      self.norm_xca.bias, conv)
+            self.norm_xca = nn.LayerNorm(self.norm_xca.normalized_shape,
+                                         eps=self.norm_xca.eps,
+                                         elementwise_affine=False)
+        else:
             fold_bn_into_next(self.norm, self.mlp.pwconv1)
             self.norm = nn.Identity()
         super().fold_for_deploy()
@@ -363,6 +338,10 @@ class EdgeNeXt(MultiScaleBackbone):
         layers: List[nn.Module] = []
         for i in range(num_stages):
             if i == 0:
+                # its LayerNorm keeps the affine map and so, in graphs, a
+                # transpose either side: as reductions (the map then a 1x1
+                # depthwise conv), ExecuTorch 1.4.1 stopped at run time (the
+                # SDTA split's outputs in another dim order than its input)
                 downsample = nn.Sequential(
                     nn.Conv2d(3, dims[0], 4, stride=4, bias=not bn_hs),
                     channel_norm(bn_hs, dims[0]))

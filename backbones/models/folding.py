@@ -57,16 +57,17 @@ def fold_scale_into_queries(projection: nn.Module, scale: float,
     scale_output_channels(projection, factor)
 
 
-def conv1x1_from(linear: nn.Linear) -> nn.Conv2d:
-    """The 1x1 conv computing ``linear`` at every pixel of an NCHW map, with
-    parameters of its own (a copy: exporters take a view of another
-    layer's weight as computation)."""
-    conv = nn.Conv2d(linear.in_features, linear.out_features, 1,
-                     bias=linear.bias is not None).to(linear.weight)
+def conv1x1_from(linear: nn.Linear, rows: slice = slice(None)) -> nn.Conv2d:
+    """The 1x1 conv computing ``linear`` (its output channels ``rows``) at
+    every pixel of an NCHW map, with parameters of its own (a copy:
+    exporters take a view of another layer's weight as computation)."""
+    weight = linear.weight[rows]
+    conv = nn.Conv2d(linear.in_features, weight.shape[0], 1,
+                     bias=linear.bias is not None).to(weight)
     with torch.no_grad():
-        conv.weight.copy_(linear.weight[:, :, None, None])
+        conv.weight.copy_(weight[:, :, None, None])
         if linear.bias is not None:
-            conv.bias.copy_(linear.bias)
+            conv.bias.copy_(linear.bias[rows])
     return conv
 
 

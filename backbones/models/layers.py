@@ -1,13 +1,17 @@
 """Layers more than one family uses.
 
 * :class:`LayerNorm2d` (registered as ``'LN2d'``) normalises the channel axis
-  of ``(N, C, H, W)`` maps, which ``nn.LayerNorm`` cannot do without permutes.
+  of ``(N, C, H, W)`` maps, which ``nn.LayerNorm`` cannot do without permutes
+  (:func:`standardise_channels`, its reductions over the channel axis, can
+  where there is no affine map).
 * :class:`SqueezeExcite` is the plain conv-based squeeze-and-excitation gate.
 """
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.registry import MODELS
+
+from .tracing import exporting
 
 
 @MODELS.register_module('LN2d')
@@ -17,13 +21,25 @@ class LayerNorm2d(nn.LayerNorm):
     Same parameters and numbers as ``nn.LayerNorm(C)`` applied to the
     channels-last view.  The output is in the channels-last memory format
     (``(N, H, W, C)`` in memory): no copy back to NCHW, and none at all for a
-    channels-last input.
+    channels-last input.  Without an affine map (deploy folds put it
+    elsewhere), exported graphs get reductions over the channel axis
+    instead of a transpose either side of a LayerNorm.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if exporting() and self.weight is None and self.bias is None:
+            return standardise_channels(x, self.eps)
         x = F.layer_norm(x.permute(0, 2, 3, 1), self.normalized_shape,
                          self.weight, self.bias, self.eps)
         return x.permute(0, 3, 1, 2)
+
+
+def standardise_channels(x: torch.Tensor, eps: float) -> torch.Tensor:
+    """LayerNorm without its affine map over the channels of ``(N, C, H,
+    W)``, as reductions over axis 1: no transpose on either side."""
+    centred = x - x.mean(1, keepdim=True)
+    return centred / (centred * centred).mean(1, keepdim=True).add(
+        eps).sqrt()
 
 
 class SqueezeExcite(nn.Module):
