@@ -57,6 +57,19 @@ def fold_scale_into_queries(projection: nn.Module, scale: float,
     scale_output_channels(projection, factor)
 
 
+def linear_rows(linear: nn.Linear, rows) -> nn.Linear:
+    """The linear layer computing the output channels ``rows`` (anything
+    that indexes them) of ``linear``, with parameters of its own."""
+    weight = linear.weight[rows]
+    part = nn.Linear(linear.in_features, weight.shape[0],
+                     bias=linear.bias is not None).to(weight)
+    with torch.no_grad():
+        part.weight.copy_(weight)
+        if linear.bias is not None:
+            part.bias.copy_(linear.bias[rows])
+    return part
+
+
 def conv1x1_from(linear: nn.Linear, rows: slice = slice(None)) -> nn.Conv2d:
     """The 1x1 conv computing ``linear`` (its output channels ``rows``) at
     every pixel of an NCHW map, with parameters of its own (a copy:

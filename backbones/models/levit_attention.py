@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from ..errors import InputError
 from .folding import (batchnorm_affine, fold_scale_into_queries,
-                      scale_output_channels)
+                      linear_rows, scale_output_channels)
 from .param_cache import ClearsCacheOnTrainOrLoad, ParameterCache
 from .tracing import sizes, sizes_are_free
 
@@ -131,6 +131,13 @@ class OffsetBiasAttention(ClearsCacheOnTrainOrLoad, nn.Module):
         projection, queries = self.query_projection()
         fold_scale_into_queries(projection, self.scale, queries)
         self.scale = 1.0
+        self.split_projections()
+
+    def split_projections(self) -> None:
+        """Deploy mode, after the folds: each of q, k and v from a linear
+        layer of its own rather than one projection split in parts
+        (OpenVINO's VariadicSplit, ncnn's Slice)."""
+        raise NotImplementedError
 
     def query_projection(self) -> Tuple[nn.Linear, object]:
         """The linear layer whose outputs hold the queries, and the index
@@ -231,14 +238,29 @@ class SelfAttention(OffsetBiasAttention):
         self.qkv = LinearBN(channels, num_heads * (2 * key_dim + value_dim))
 
     def query_projection(self) -> Tuple[nn.Linear, torch.Tensor]:
-        per_head = torch.arange(self.qkv.linear.out_features).view(
+        return self.qkv.linear, self.rows_per_head()[:, :self.key_dim].flatten()
+
+    def rows_per_head(self) -> torch.Tensor:
+        """``(heads, 2 * key_dim + value_dim)`` indices of ``qkv``'s
+        outputs."""
+        return torch.arange(self.qkv.linear.out_features).view(
             self.num_heads, -1)
-        return self.qkv.linear, per_head[:, :self.key_dim].flatten()
+
+    def split_projections(self) -> None:
+        rows, ends = self.rows_per_head(), (0, self.key_dim,
+                                            2 * self.key_dim, None)
+        self.qkv = nn.ModuleList(
+            linear_rows(self.qkv.linear, rows[:, start:end].flatten())
+            for start, end in zip(ends, ends[1:]))
 
     def forward(self, x: torch.Tensor, grid: Tuple[int, int]) -> torch.Tensor:
         n, length, _ = x.shape
-        q, k, v = self.qkv(x).view(n, length, self.num_heads, -1).split(
-            [self.key_dim, self.key_dim, self.value_dim], dim=3)
+        if isinstance(self.qkv, nn.ModuleList):  # deploy mode
+            q, k, v = (layer(x).view(n, length, self.num_heads, -1)
+                       for layer in self.qkv)
+        else:
+            q, k, v = self.qkv(x).view(n, length, self.num_heads, -1).split(
+                [self.key_dim, self.key_dim, self.value_dim], dim=3)
         return self.attend(q.transpose(1, 2), k.transpose(1, 2),
                            v.transpose(1, 2), grid)
 
@@ -275,10 +297,21 @@ class SubsampleAttention(OffsetBiasAttention):
     def query_projection(self) -> Tuple[nn.Linear, slice]:
         return self.q.linear, slice(None)
 
+    def split_projections(self) -> None:
+        rows = torch.arange(self.kv.linear.out_features).view(
+            self.num_heads, -1)
+        self.kv = nn.ModuleList(
+            linear_rows(self.kv.linear, part.flatten())
+            for part in rows.split([self.key_dim, self.value_dim], dim=1))
+
     def forward(self, x: torch.Tensor, grid: Tuple[int, int]) -> torch.Tensor:
         n, length, c = x.shape
-        k, v = self.kv(x).view(n, length, self.num_heads, -1).split(
-            [self.key_dim, self.value_dim], dim=3)
+        if isinstance(self.kv, nn.ModuleList):  # deploy mode
+            k, v = (layer(x).view(n, length, self.num_heads, -1)
+                    for layer in self.kv)
+        else:
+            k, v = self.kv(x).view(n, length, self.num_heads, -1).split(
+                [self.key_dim, self.value_dim], dim=3)
         if self.in_4d:
             queries = every_other_token(x, grid)
         else:
