@@ -7,7 +7,7 @@ Tokens are ``(N, H * W, C)``.  Kept apart from ``levit.py`` because it is
 the part of the family that is about input sizes: caches, traced grids,
 the deploy formulation."""
 from functools import lru_cache
-from typing import Tuple
+from typing import Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -139,6 +139,14 @@ class OffsetBiasAttention(ClearsCacheOnTrainOrLoad, nn.Module):
         (OpenVINO's VariadicSplit, ncnn's Slice)."""
         raise NotImplementedError
 
+    def layer_per_part(self, linear: nn.Linear,
+                       parts: Sequence[int]) -> nn.ModuleList:
+        """One linear layer (own parameters) per part of ``linear``'s
+        outputs, whose heads each hold ``parts`` side by side."""
+        rows = torch.arange(linear.out_features).view(self.num_heads, -1)
+        return nn.ModuleList(linear_rows(linear, part.flatten())
+                             for part in rows.split(list(parts), dim=1))
+
     def query_projection(self) -> Tuple[nn.Linear, object]:
         """The linear layer whose outputs hold the queries, and the index
         of its query channels."""
@@ -238,20 +246,13 @@ class SelfAttention(OffsetBiasAttention):
         self.qkv = LinearBN(channels, num_heads * (2 * key_dim + value_dim))
 
     def query_projection(self) -> Tuple[nn.Linear, torch.Tensor]:
-        return self.qkv.linear, self.rows_per_head()[:, :self.key_dim].flatten()
-
-    def rows_per_head(self) -> torch.Tensor:
-        """``(heads, 2 * key_dim + value_dim)`` indices of ``qkv``'s
-        outputs."""
-        return torch.arange(self.qkv.linear.out_features).view(
+        per_head = torch.arange(self.qkv.linear.out_features).view(
             self.num_heads, -1)
+        return self.qkv.linear, per_head[:, :self.key_dim].flatten()
 
     def split_projections(self) -> None:
-        rows, ends = self.rows_per_head(), (0, self.key_dim,
-                                            2 * self.key_dim, None)
-        self.qkv = nn.ModuleList(
-            linear_rows(self.qkv.linear, rows[:, start:end].flatten())
-            for start, end in zip(ends, ends[1:]))
+        self.qkv = self.layer_per_part(
+            self.qkv.linear, (self.key_dim, self.key_dim, self.value_dim))
 
     def forward(self, x: torch.Tensor, grid: Tuple[int, int]) -> torch.Tensor:
         n, length, _ = x.shape
@@ -298,11 +299,8 @@ class SubsampleAttention(OffsetBiasAttention):
         return self.q.linear, slice(None)
 
     def split_projections(self) -> None:
-        rows = torch.arange(self.kv.linear.out_features).view(
-            self.num_heads, -1)
-        self.kv = nn.ModuleList(
-            linear_rows(self.kv.linear, part.flatten())
-            for part in rows.split([self.key_dim, self.value_dim], dim=1))
+        self.kv = self.layer_per_part(self.kv.linear,
+                                      (self.key_dim, self.value_dim))
 
     def forward(self, x: torch.Tensor, grid: Tuple[int, int]) -> torch.Tensor:
         n, length, c = x.shape
