@@ -26,8 +26,8 @@ from .base import (FeatureInfo, MultiScaleBackbone, drop_path, per_stage,
                    rename_official_keys, resolve_arch)
 from .edgenext_attention import (CrossCovarianceAttention,
                                  FourierPositionalEncoding, scaled_linear)
-from .folding import (conv1x1_from, fold_affine_into_next, fold_bn_into_next,
-                      scale_output_channels)
+from .folding import (conv1x1_from, fold_bn_into_next,
+                      layernorm_affine_folded, scale_output_channels)
 from .layers import LayerNorm2d, standardise_channels
 from .tracing import exporting
 
@@ -79,9 +79,7 @@ class NormThenConvDownsample(nn.Sequential):
             fold_bn_into_next(self[0], self[1])
             self[0] = nn.Identity()
         elif self[0].elementwise_affine:
-            fold_affine_into_next(self[0].weight, self[0].bias, self[1])
-            self[0] = LayerNorm2d(self[0].normalized_shape, eps=self[0].eps,
-                                  elementwise_affine=False)
+            self[0] = layernorm_affine_folded(self[0], self[1])
 
 
 class PointwiseMLP(nn.Module):
@@ -156,11 +154,7 @@ class EncoderBlock(nn.Module):
         map goes into the MLP's first layer (a BatchNorm stays, for the
         BatchNorm folds)."""
         if isinstance(self.norm, nn.LayerNorm):
-            fold_affine_into_next(self.norm.weight, self.norm.bias,
-                                  self.mlp.pwconv1)
-            self.norm = nn.LayerNorm(self.norm.normalized_shape,
-                                     eps=self.norm.eps,
-                                     elementwise_affine=False)
+            self.norm = layernorm_affine_folded(self.norm, self.mlp.pwconv1)
 
 
 class ConvEncoder(EncoderBlock):
@@ -270,17 +264,14 @@ class SDTAEncoder(EncoderBlock):
     def fold_for_deploy(self) -> None:
         """Deploy mode: the attention's layer scale goes into its output
         projection; a LayerNorm's affine map before the attention into
-        its q, k and v convs; with BN, the norm before the MLP into its first layer
+        its q, k and v convs; with BN, the norm before the MLP into its
+        first layer
         (the other BN normalises the attention input and its residual)."""
         scale_output_channels(self.xca.proj, self.gamma_xca)
         self.gamma_xca = None
         if not self.bn_hs:
-            for conv in self.xca.qkv:
-                fold_affine_into_next(self.norm_xca.weight,
-                                      self.norm_xca.bias, conv)
-            self.norm_xca = nn.LayerNorm(self.norm_xca.normalized_shape,
-                                         eps=self.norm_xca.eps,
-                                         elementwise_affine=False)
+            self.norm_xca = layernorm_affine_folded(self.norm_xca,
+                                                    *self.xca.qkv)
         else:
             fold_bn_into_next(self.norm, self.mlp.pwconv1)
             self.norm = nn.Identity()

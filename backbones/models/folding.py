@@ -104,6 +104,17 @@ def fold_affine_into_next(scale: torch.Tensor, shift: Optional[torch.Tensor],
     layer.bias = nn.Parameter(bias)
 
 
+def layernorm_affine_folded(norm: nn.LayerNorm,
+                            *layers: nn.Module) -> nn.LayerNorm:
+    """Fold ``norm``'s affine map into each of ``layers``, which all read
+    its output (:func:`fold_affine_into_next`); returns the LayerNorm (same
+    class) without it, to put in its place."""
+    for layer in layers:
+        fold_affine_into_next(norm.weight, norm.bias, layer)
+    return type(norm)(norm.normalized_shape, eps=norm.eps,
+                      elementwise_affine=False)
+
+
 def fold_bn_into_next(bn: _BatchNorm, layer: nn.Module) -> None:
     """Fold a BatchNorm *before* ``layer`` into it: ``layer(bn(x))`` becomes
     ``layer(x)`` (:func:`fold_affine_into_next`)."""
