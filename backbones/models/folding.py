@@ -74,13 +74,13 @@ def conv1x1_from(linear: nn.Linear, rows: slice = slice(None)) -> nn.Conv2d:
     """The 1x1 conv computing ``linear`` (its output channels ``rows``) at
     every pixel of an NCHW map, with parameters of its own (a copy:
     exporters take a view of another layer's weight as computation)."""
-    weight = linear.weight[rows]
-    conv = nn.Conv2d(linear.in_features, weight.shape[0], 1,
-                     bias=linear.bias is not None).to(weight)
+    part = linear_rows(linear, rows)
+    conv = nn.Conv2d(part.in_features, part.out_features, 1,
+                     bias=part.bias is not None).to(part.weight)
     with torch.no_grad():
-        conv.weight.copy_(weight[:, :, None, None])
-        if linear.bias is not None:
-            conv.bias.copy_(linear.bias[rows])
+        conv.weight.copy_(part.weight[:, :, None, None])
+        if part.bias is not None:
+            conv.bias.copy_(part.bias)
     return conv
 
 
