@@ -144,7 +144,8 @@ def test_static_exports_drop_taps_that_only_read_padding():
     the 1x1 conv of its centre taps; one whose taps still reach the map
     (dilation one less than a side) stays; both give the same outputs, and
     the model is restored afterwards."""
-    from backbones.models.folding import padding_taps_dropped
+    from backbones.models.folding import (dilated_conv_input_sizes,
+                                          padding_taps_dropped)
     torch.manual_seed(0)
     model = torch.nn.Sequential(
         torch.nn.Conv2d(8, 6, 3, padding=36, dilation=36),
@@ -154,7 +155,8 @@ def test_static_exports_drop_taps_that_only_read_padding():
     x = torch.randn(1, 8, 9, 12)
     with torch.no_grad():
         expected = model(x)
-        with padding_taps_dropped(model, (x, )):
+        sizes = dilated_conv_input_sizes(model, (x, ))
+        with padding_taps_dropped(model, sizes):
             kernels = [conv.kernel_size for conv in model]
             got = model(x)
     assert kernels == [(1, 1), (3, 3), (1, 1)]

@@ -24,7 +24,7 @@ import torch.nn as nn
 from .. import __version__
 from ..config.walk import class_names, test_input_shape, test_resize
 from ..errors import ConverterEnvironmentError, ExportError
-from ..models.folding import padding_taps_dropped
+from ..models.folding import dilated_conv_input_sizes, padding_taps_dropped
 from ..runtime.manifest import (FORMAT, FORMAT_VERSION, MANIFEST,
                                 check_manifest, sha256_of, write_manifest)
 from .backends import export_backend
@@ -286,12 +286,14 @@ def deploy(model: nn.Module, cfg, backend: str, out: str,
                                              free_size)
     graph.eval()
     examples = graph_examples(size, free_size, size_divisor(model))
-    with torch.no_grad():  # caches parameter-only tables (LeViT's biases,
-        graph(*examples[0])  # EdgeNeXt's encodings): exported as constants
-    # at a static size, dilated convolutions that only reach padding there
-    # export as 1x1 (the check below compares with the full graph)
+    # one forward: it caches parameter-only tables (LeViT's biases,
+    # EdgeNeXt's encodings), exported as constants, and records the sizes
+    # that reach dilated convolutions; at a static size those that only
+    # reach padding there export as 1x1 (the check below compares with the
+    # full graph)
+    sizes = dilated_conv_input_sizes(graph, examples[0])
     static = contextlib.nullcontext() if free_size else \
-        padding_taps_dropped(graph, examples[0])
+        padding_taps_dropped(graph, sizes)
     with staging_folder(out) as folder:
         try:
             with static:

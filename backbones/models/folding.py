@@ -240,8 +240,8 @@ def only_centre_tap_reaches(conv: nn.Conv2d, size) -> bool:
     """Whether every off-centre tap of ``conv`` reads zero padding at
     every output position of an ``(H, W)`` input: an odd kernel with
     'same' zero padding, stride 1 and a dilation at least the input's side
-    on each axis (DeepLabv3's ASPP at dilation 36 on the 32x32 map of a
-    512x512 image)."""
+    on each axis (DeepLabv3's ASPP at dilations 24 and 36 on the 16x16 map
+    of a 512x512 image)."""
     return conv.stride == (1, 1) and conv.padding_mode == 'zeros' and all(
         k % 2 == 1 and p == d * (k - 1) // 2 and d >= side
         for k, p, d, side in zip(conv.kernel_size, conv.padding,
@@ -261,18 +261,14 @@ def centre_taps(conv: nn.Conv2d) -> nn.Conv2d:
     return one
 
 
-@contextlib.contextmanager
-def padding_taps_dropped(module: nn.Module,
-                         example: tuple) -> Iterator[nn.Module]:
-    """Within the block, each dilated convolution of ``module`` whose
-    off-centre taps only ever read zero padding at ``example``'s size
-    (:func:`only_centre_tap_reaches`) is the 1x1 convolution of its centre
-    taps: the same outputs at that size for a ninth of a 3x3's products.
-    For exports at a static size; restored afterwards."""
+def dilated_conv_input_sizes(module: nn.Module, example: tuple) -> dict:
+    """Runs ``module`` on ``example`` (no gradients) and returns the
+    ``(H, W)`` sizes each dilated convolution of it was called at, one
+    per call."""
     sizes = {}
     hooks = [conv.register_forward_pre_hook(
         lambda conv, args: sizes.setdefault(conv, []).append(
-            args[0].shape[-2:]))
+            tuple(args[0].shape[-2:])))
         for conv in module.modules()
         if isinstance(conv, nn.Conv2d) and max(conv.dilation) > 1]
     try:
@@ -281,10 +277,19 @@ def padding_taps_dropped(module: nn.Module,
     finally:
         for hook in hooks:
             hook.remove()
-    with children_replaced(module, lambda child: centre_taps(child) if (
-            child in sizes and all(only_centre_tap_reaches(child, size)
-                                   for size in sizes[child])) else None):
-        yield module
+    return sizes
+
+
+def padding_taps_dropped(module: nn.Module, sizes: dict):
+    """Within the block, each dilated convolution of ``module`` whose
+    off-centre taps only ever read zero padding at the ``sizes`` it is
+    called at (:func:`dilated_conv_input_sizes`,
+    :func:`only_centre_tap_reaches`) is the 1x1 convolution of its centre
+    taps: the same outputs at those sizes for a ninth of a 3x3's products.
+    For exports at a static size; restored afterwards."""
+    return children_replaced(module, lambda child: centre_taps(child) if (
+        child in sizes and all(only_centre_tap_reaches(child, size)
+                               for size in sizes[child])) else None)
 
 
 def gelu_written_out(module: nn.Module):
