@@ -398,6 +398,37 @@ def test_converter_environment_that_cannot_be_made_writes_nothing(
     assert not (env / converter_env.COMPLETE).exists()
 
 
+def test_converter_environment_is_made_once_by_concurrent_deploys(
+        tmp_path, monkeypatch):
+    """Two deploys that both find the LiteRT converter's environment
+    missing make it once: the second waits and uses the first one's (two
+    venv --clear runs into one folder would break each other)."""
+    import threading
+
+    import backbones.export.converter_env as converter_env
+    made = []
+
+    def make_slowly(name, env):
+        made.append(name)
+        time.sleep(0.5)  # long enough for the other caller to arrive
+        (env / 'bin').mkdir(parents=True)
+        (env / 'bin' / 'python').write_text('')
+        (env / converter_env.COMPLETE).write_text('complete\n')
+
+    monkeypatch.setattr(converter_env, 'make_environment', make_slowly)
+    monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path / 'cache'))
+    found = []
+    callers = [threading.Thread(target=lambda: found.append(
+        converter_env.converter_python('litert-converter')))
+        for _ in range(2)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join()
+    assert made == ['litert-converter']
+    assert len(found) == 2 and found[0] == found[1] and found[0].is_file()
+
+
 @pytest.mark.parametrize('src, dst', [((7, 9), (20, 33)), ((40, 30), (13, 17)),
                                       ((5, 5), (5, 8))])
 def test_logit_resize_equals_mmseg(src, dst):

@@ -5,6 +5,7 @@ their lock file (``requirements/<name>.txt``) and the interpreter, so a
 fresh clone and CI reuse them; a changed lock makes a new one.  The lock
 is a complete freeze, installed without dependency resolution (nothing can
 pull another torch)."""
+import fcntl
 import hashlib
 import os
 import subprocess
@@ -39,6 +40,10 @@ def environment_dir(name: str) -> Path:
     return cache_root() / f'{name}-{key}'
 
 
+def is_made(env: Path) -> bool:
+    return (env / COMPLETE).is_file() and (env / 'bin' / 'python').is_file()
+
+
 def converter_python(name: str, create: bool = True) -> Path:
     """The interpreter of the environment of ``requirements/<name>.txt``,
     made first if it is not there (minutes: the packages are downloaded).
@@ -49,11 +54,32 @@ def converter_python(name: str, create: bool = True) -> Path:
     """
     env = environment_dir(name)
     python = env / 'bin' / 'python'
-    if (env / COMPLETE).is_file() and python.is_file():
+    if is_made(env):
         return python
     if not create:
         raise ConverterEnvironmentError(
             f'the {name} environment is not made yet ({env})')
+    env.parent.mkdir(parents=True, exist_ok=True)
+    # another deploy may be making it now: one at a time (a lock on the
+    # cache folder), and the second finds it made
+    cache = os.open(env.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(cache, fcntl.LOCK_EX)
+        if not is_made(env):
+            make_environment(name, env)
+    finally:
+        os.close(cache)  # releases the lock
+    return python
+
+
+def make_environment(name: str, env: Path) -> None:
+    """A venv in ``env`` with ``requirements/<name>.txt`` installed, marked
+    complete.
+
+    Raises:
+        ConverterEnvironmentError: pip could not install the lock.
+    """
+    python = env / 'bin' / 'python'
     print(f'[mobiledense] creating the {name} environment in {env} '
           f'(once; requirements/{name}.txt)', file=sys.stderr, flush=True)
     steps = (
@@ -69,4 +95,3 @@ def converter_python(name: str, create: bool = True) -> Path:
             raise ConverterEnvironmentError(
                 f'could not make the {name} environment in {env}: {tail}')
     (env / COMPLETE).write_text('complete\n')
-    return python
