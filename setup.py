@@ -61,6 +61,6 @@ setup(
         # install with --no-deps: it pins protobuf <= 3.20.2, which today's
         # onnx refuses (docs/deployment.md, "mmdeploy as a client")
         'mmdeploy': ['mmdeploy==1.3.1', 'aenum', 'multiprocess', 'dill'],
-        'tests': ['pytest', 'onnx', 'onnxruntime'],
+        'tests': ['pytest', 'pytest-xdist', 'onnx', 'onnxruntime'],
     },
 )

@@ -22,7 +22,14 @@ def pytest_configure(config):
         config.addinivalue_line('markers', f'{name}: {text}')
 
 
+# tools/run_tests.sh gives each file to one of its workers, in collection
+# order: the longest files go first, so that the workers end together
+LONGEST_FIRST = ('test_end_to_end.py', 'test_runtime.py')
+
+
 def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: LONGEST_FIRST.index(item.path.name)
+               if item.path.name in LONGEST_FIRST else len(LONGEST_FIRST))
     for item in items:
         if not any(item.get_closest_marker(name)
                    for name in ('slow', 'train', 'export')):
