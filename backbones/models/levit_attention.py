@@ -147,6 +147,19 @@ class OffsetBiasAttention(ClearsCacheOnTrainOrLoad, nn.Module):
         return nn.ModuleList(linear_rows(linear, part.flatten())
                              for part in rows.split(list(parts), dim=1))
 
+    def heads_of(self, projection: nn.Module, x: torch.Tensor,
+                 parts: Sequence[int]) -> Tuple[torch.Tensor, ...]:
+        """The parts (widths ``parts`` per head) that ``projection`` makes
+        of tokens ``x`` ``(N, L, C)``, each ``(N, L, heads, width)``: from
+        its layer per part in deploy mode (:meth:`layer_per_part`), else
+        split from its one output."""
+        n, length, _ = x.shape
+        if isinstance(projection, nn.ModuleList):
+            return tuple(layer(x).view(n, length, self.num_heads, -1)
+                         for layer in projection)
+        return projection(x).view(n, length, self.num_heads, -1).split(
+            list(parts), dim=3)
+
     def query_projection(self) -> Tuple[nn.Linear, object]:
         """The linear layer whose outputs hold the queries, and the index
         of its query channels."""
@@ -255,13 +268,8 @@ class SelfAttention(OffsetBiasAttention):
             self.qkv.linear, (self.key_dim, self.key_dim, self.value_dim))
 
     def forward(self, x: torch.Tensor, grid: Tuple[int, int]) -> torch.Tensor:
-        n, length, _ = x.shape
-        if isinstance(self.qkv, nn.ModuleList):  # deploy mode
-            q, k, v = (layer(x).view(n, length, self.num_heads, -1)
-                       for layer in self.qkv)
-        else:
-            q, k, v = self.qkv(x).view(n, length, self.num_heads, -1).split(
-                [self.key_dim, self.key_dim, self.value_dim], dim=3)
+        q, k, v = self.heads_of(self.qkv, x,
+                                (self.key_dim, self.key_dim, self.value_dim))
         return self.attend(q.transpose(1, 2), k.transpose(1, 2),
                            v.transpose(1, 2), grid)
 
@@ -303,13 +311,8 @@ class SubsampleAttention(OffsetBiasAttention):
                                       (self.key_dim, self.value_dim))
 
     def forward(self, x: torch.Tensor, grid: Tuple[int, int]) -> torch.Tensor:
-        n, length, c = x.shape
-        if isinstance(self.kv, nn.ModuleList):  # deploy mode
-            k, v = (layer(x).view(n, length, self.num_heads, -1)
-                    for layer in self.kv)
-        else:
-            k, v = self.kv(x).view(n, length, self.num_heads, -1).split(
-                [self.key_dim, self.value_dim], dim=3)
+        n, _, c = x.shape
+        k, v = self.heads_of(self.kv, x, (self.key_dim, self.value_dim))
         if self.in_4d:
             queries = every_other_token(x, grid)
         else:
