@@ -174,6 +174,40 @@ def test_benchmark_table_modes_and_agreement(tmp_path):
         'peer_models')
 
 
+@pytest.mark.export
+def test_benchmark_end_to_end_times_deployed_artefacts(tmp_path):
+    """An image to boxes: eager and deploy through mmdet's inference, an
+    artefact deployed on the fly and profiled by its runtime, the given
+    image and checkpoint; the artefacts are gone with the run."""
+    import cv2
+    import numpy as np
+    image, checkpoint = tmp_path / 'street.jpg', tmp_path / 'toy.pth'
+    cv2.imwrite(str(image), np.random.default_rng(0).integers(
+        0, 256, (96, 160, 3), dtype=np.uint8))
+    save_untrained(TOY_SSDLITE, checkpoint)
+    out, scratch = tmp_path / 'rows.json', tmp_path / 'tmp'
+    scratch.mkdir()
+    result = run_tool(
+        'benchmark.py', TOY_SSDLITE, '--end-to-end', '--modes', 'eager',
+        'deploy', 'artefact:onnxruntime', '--sizes', '128', '--image', image,
+        '--checkpoint', checkpoint, '--reps', '2', '--warmup', '1',
+        '--threads', '1', '--profile', '--json', out,
+        env=dict(TMPDIR=str(scratch)), timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert not list(scratch.glob('benchmark-*'))
+    rows = json.loads(out.read_text())['rows']
+    assert [(r['model'], r['mode']) for r in rows] == [
+        ('ssdlite_emo_2m_toy 128x128', mode)
+        for mode in ('eager', 'deploy', 'artefact:onnxruntime')]
+    assert all(r['median_ms'] > 0 for r in rows)
+    # the artefact's own profiler: the network's convolutions and whatever
+    # the deployed graph does after them, nothing for the PyTorch modes
+    assert [r['op_times'] is None for r in rows] == [True, True, False]
+    assert 'Conv' in rows[2]['op_times']
+    assert '| ssdlite_emo_2m_toy 128x128 | artefact:onnxruntime |' in \
+        result.stdout.split('Where the time goes')[1]
+
+
 def test_profile_layout_share_uses_each_runtimes_names():
     """ncnn's Split hands a blob on without a copy and its transpose is
     Permute: the same profile is a different layout share there than in
