@@ -521,3 +521,22 @@ def test_ncnn_layer_profile_cuts_and_times(tmp_path):
         plain.run(image)
         walls.append(time.perf_counter() - start)
     assert 0.5 * min(walls) < per_run < 1.5 * min(walls)
+
+
+def test_openvino_profile_tells_int8_layers_apart():
+    """OpenVINO's counters name an int8 convolution or linear layer like an
+    fp32 one; the kernel's name (as the counters of an NNCF int8 artefact
+    and of its fp32 artefact give them) tells the precision, so that an
+    int8 layer slower than fp32 shows in the profile."""
+    from backbones.runtime.sessions.openvino import layer_label
+    kernels = [('FullyConnected', 'jit_gemm_I8'),
+               ('Convolution', 'jit_avx2_1x1_I8'),
+               ('MatMul', 'jit_gemm_i8'),
+               ('Convolution', 'brgconv_avx2_1x1_f32'),
+               ('FullyConnected', 'gemm_mlas_f32'),
+               ('Reorder', 'jit_uni_I8'),
+               ('Transpose', 'unknown_i8'),
+               ('Subgraph', 'jit_avx2_f32')]
+    assert [layer_label(*k) for k in kernels] == [
+        'FullyConnected int8', 'Convolution int8', 'MatMul int8',
+        'Convolution', 'FullyConnected', 'Reorder', 'Transpose', 'Subgraph']

@@ -1,5 +1,6 @@
 """OpenVINO (CPU plugin, f32 arithmetic): ``xml``/``bin`` are the IR files."""
 import os.path as osp
+import re
 from collections import Counter, OrderedDict
 from typing import Dict, List
 
@@ -11,6 +12,24 @@ from . import check_input_size, require_runtime
 # what the artefact folder holds, by role (manifest ``files``)
 FILES = ('xml', 'bin')
 PROFILER = 'per-layer performance counters'
+
+# layers whose products an int8 artefact may compute in int8; the counters
+# give their precision only in the kernel's name (``jit_gemm_I8``,
+# ``brgconv_avx2_1x1_f32``), and on CPUs without VNNI an int8 layer can be
+# slower than its fp32 self, which the profile should show
+ARITHMETIC_LAYERS = frozenset(('Convolution', 'GroupConvolution',
+                               'Deconvolution', 'FullyConnected', 'MatMul'))
+
+
+def layer_label(node_type: str, exec_type: str) -> str:
+    """A counter's row in the profile: the layer type, with `` int8`` for
+    an arithmetic layer that ran an int8 kernel (``FullyConnected int8``);
+    other layers keep their type, by which layout operators are counted.
+    """
+    if node_type in ARITHMETIC_LAYERS and re.search(r'_[iu]8$', exec_type,
+                                                    re.IGNORECASE):
+        return f'{node_type} int8'
+    return node_type
 
 
 class Session:
@@ -67,14 +86,16 @@ class Session:
         if self.profile is not None:
             for layer in request.profiling_info:
                 if layer.status.name == 'EXECUTED':
-                    self.profile[layer.node_type] += \
+                    self.profile[layer_label(
+                        layer.node_type, layer.exec_type)] += \
                         layer.real_time.total_seconds()
         return [request.get_output_tensor(i).data.copy()
                 for i in range(len(request.model_outputs))]
 
     def op_times(self) -> Dict[str, float]:
         """Seconds per layer type (OpenVINO's types after its fusions,
-        e.g. ``Subgraph`` for fused element-wise work) over the runs."""
+        e.g. ``Subgraph`` for fused element-wise work; :func:`layer_label`)
+        over the runs."""
         if self.profile is None:
             raise ArtefactError('this session was built without profiling')
         return dict(self.profile)
