@@ -8,7 +8,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from backbones import EMO
 from backbones.models.emo_attention import tokens_to_map, window_tokens
-from helpers import REPO
+from helpers import REPO, randomise
 from standin import load_manifest, standin_state_dict
 
 ARCHS = ('1M', '2M', '5M', '6M')
@@ -51,6 +51,27 @@ def test_outputs_match_official_code():
             torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5,
                                        msg=f'{arch} window {window} '
                                        f'output {index}')
+
+
+@pytest.mark.parametrize('out_indices', [(1, 2, 3, 4), (0, 1, 2, 3, 4)])
+def test_deploy_merges_the_stem_projection_unless_the_stem_is_an_output(
+        out_indices):
+    """Deploy mode merges the stem block's 1x1 projection into stage 1's
+    expansion only while nothing else reads the stem's map; the outputs
+    stay the eager ones."""
+    eager = EMO('1M', out_indices=out_indices)
+    randomise(eager)
+    eager.eval()
+    deployed = EMO('1M', out_indices=out_indices)
+    deployed.load_state_dict(eager.state_dict())
+    deployed.switch_to_deploy()
+    merged = 0 not in out_indices
+    assert isinstance(deployed.layers[0][1].proj, torch.nn.Identity) == merged
+    x = torch.randn(1, 3, 97, 131, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        for want, got in zip(eager(x), deployed(x)):
+            torch.testing.assert_close(got, want, rtol=1e-5,
+                                       atol=1e-5 * want.abs().max())
 
 
 def test_windows_are_strided_and_invert():

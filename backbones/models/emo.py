@@ -23,7 +23,8 @@ from .base import (FeatureInfo, MultiScaleBackbone, drop_path, per_stage,
                    rename_official_keys, resolve_arch)
 from .emo_attention import (attention_in_tokens, attention_in_tokens_4d,
                             tokens_to_map, window_tokens)
-from .folding import fold_bn_into_next, fold_scale_into_queries
+from .folding import (fold_bn_into_next, fold_scale_into_queries,
+                      merge_pointwise_convs)
 from .layers import SqueezeExcite
 from .tracing import sizes, sizes_are_free
 
@@ -322,6 +323,26 @@ class EMO(MultiScaleBackbone):
         self.layers = nn.ModuleList(layers)
         self.feature_info = tuple(map(FeatureInfo, channels, strides))
         self._finish_init()
+
+    def switch_to_deploy(self) -> None:
+        """The shared folds (:meth:`MultiScaleBackbone.switch_to_deploy`),
+        then, when the stem's map is not an output, the stem block's 1x1
+        projection merged into the 1x1 expansion of stage 1's first block
+        (its BatchNorm pre-norm already folded there): no activation, norm
+        or residual lies between them, and at stride 2 they are the
+        network's widest pass over memory (SSDLite-EMO-1M at 320x320: a
+        24 -> 24 conv over 160x160 pixels, 0.57 ms of ncnn's 27)."""
+        if self.deployed:
+            return
+        super().switch_to_deploy()
+        stem_block, first = self.layers[0][1], self.layers[1][0]
+        if 0 in self.out_indices or first.use_attention or \
+                not isinstance(first.norm, nn.Identity) or \
+                not isinstance(first.v, ConvModule):
+            return
+        with torch.no_grad():
+            merge_pointwise_convs(stem_block.proj.conv, first.v.conv)
+        stem_block.proj = nn.Identity()
 
     @staticmethod
     def convert_official(state_dict: dict) -> Tuple[dict, List[str]]:

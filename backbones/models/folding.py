@@ -115,6 +115,27 @@ def layernorm_affine_folded(norm: nn.LayerNorm,
                       elementwise_affine=False)
 
 
+def merge_pointwise_convs(first: nn.Conv2d, second: nn.Conv2d) -> None:
+    """Make ``second`` compute ``second(first(x))``: two 1x1 convs with
+    nothing between them are one, ``W2 W1`` with bias ``W2 b1 + b2``
+    (``(N, C1, H, W) -> (N, C3, H, W)`` in one pass instead of two, and
+    fewer MACs when the middle is no narrower than the input).  ``first``
+    is then dead: its caller drops it."""
+    for conv in (first, second):
+        if conv.kernel_size != (1, 1) or conv.stride != (1, 1) or \
+                any(conv.padding) or conv.groups != 1:
+            raise ValueError('only unpadded, unstrided, ungrouped 1x1 convs '
+                             'merge')
+    inner, outer = first.weight.flatten(1), second.weight.flatten(1)
+    bias = second.bias if second.bias is not None else \
+        outer.new_zeros(outer.shape[0])
+    if first.bias is not None:
+        bias = bias + outer @ first.bias
+    second.in_channels = first.in_channels
+    second.weight = nn.Parameter((outer @ inner)[:, :, None, None])
+    second.bias = nn.Parameter(bias)
+
+
 def fold_bn_into_next(bn: _BatchNorm, layer: nn.Module) -> None:
     """Fold a BatchNorm *before* ``layer`` into it: ``layer(bn(x))`` becomes
     ``layer(x)`` (:func:`fold_affine_into_next`)."""
