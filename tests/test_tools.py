@@ -143,12 +143,13 @@ def test_benchmark_table_modes_and_agreement(tmp_path):
         'python:peer_models:tiny:8', '--python-path', tmp_path, '--modes',
         'eager', 'deploy', 'onnxruntime-network', 'openvino-network',
         '--sizes', '64', '--reps', '2', '--warmup', '1', '--threads', '1',
-        '--profile', '--json', out, env=dict(TMPDIR=str(scratch)),
-        timeout=300)
+        '--profile', '--json', out, '--wait-quiet', '0.001',
+        env=dict(TMPDIR=str(scratch)), timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     # the converted models are gone with the run
     assert not list(scratch.glob('benchmark-*'))
     assert 'share of matmul rate' in result.stdout
+    assert 'timed once 3 samples in a row reached 0 GMAC/s' in result.stdout
     rows = json.loads(out.read_text())['rows']
     modes = ('eager', 'deploy', 'onnxruntime-network', 'openvino-network')
     assert [(r['model'].split()[0], r['mode']) for r in rows] == [
@@ -206,6 +207,18 @@ def test_benchmark_end_to_end_times_deployed_artefacts(tmp_path):
     assert 'Conv' in rows[2]['op_times']
     assert '| ssdlite_emo_2m_toy 128x128 | artefact:onnxruntime |' in \
         result.stdout.split('Where the time goes')[1]
+
+
+def test_waiting_for_a_quiet_machine_says_how_it_ended():
+    import torch
+
+    from backbones.benchmark.timing import wait_for_quiet
+    cpu = torch.device('cpu')
+    assert wait_for_quiet(cpu, 1.0, 60, samples=2, pause=0).startswith(
+        'timed once 2 samples in a row reached 0 GMAC/s')
+    # no CPU does 10^18 MAC/s: the timeout ends the wait, and it is said
+    assert wait_for_quiet(cpu, 1e18, 0.01, pause=0).startswith(
+        'NOT QUIET: 1000000000 GMAC/s not reached 3 times in a row')
 
 
 def test_profile_layout_share_uses_each_runtimes_names():

@@ -4,6 +4,7 @@
         [--modes eager deploy onnxruntime-network openvino-network ...]
         [--profile] [--batch N] [--threads N]
         [--reps N] [--warmup N] [--device cpu|cuda] [--fp16]
+        [--wait-quiet GMACS [--wait-timeout SECONDS]]
         [--backbone-only] [--json OUT.json] [--write-docs NAME]
         [--python-path DIR]
     python tools/benchmark.py CONFIG [CONFIG ...] --end-to-end
@@ -66,6 +67,13 @@ def parse_args(argv=None):
                         help='untimed calls before each timed one in a '
                         'round (without them a model is timed with the '
                         "previous model's weights in the caches)")
+    parser.add_argument('--wait-quiet', type=cli.positive_float,
+                        metavar='GMACS', help='before timing, wait until '
+                        'a float32 matmul reaches GMACS GMAC/s three times '
+                        'in a row (a shared machine is quiet), at most '
+                        '--wait-timeout seconds; the header says which')
+    parser.add_argument('--wait-timeout', type=cli.positive_float,
+                        default=1800.0, metavar='SECONDS')
     parser.add_argument('--device', default=None, type=cli.torch_device,
                         help='cpu or cuda (default: cuda when visible)')
     parser.add_argument('--fp16', action='store_true',
@@ -101,6 +109,8 @@ def main(argv=None):
         rewarm=args.rewarm, fp16=args.fp16, backbone_only=args.backbone_only,
         python_path=args.python_path, cfg_options=args.cfg_options,
         profile=args.profile, checkpoint=args.checkpoint, image=args.image,
+        quiet_rate=args.wait_quiet and args.wait_quiet * 1e9,
+        quiet_timeout=args.wait_timeout,
         device=args.device or ('cuda' if torch.cuda.is_available() else
                                'cpu'))
     if (args.checkpoint or args.image) and not args.end_to_end:

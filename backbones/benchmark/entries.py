@@ -67,6 +67,10 @@ class Settings:
     python_path: Sequence[str] = field(default_factory=list)
     cfg_options: Optional[dict] = None
     profile: bool = False  # the runtimes' profilers, per operator type
+    # time only once the float32 matmul rate reaches this (MAC/s): on a
+    # shared VM the neighbours come and go
+    quiet_rate: Optional[float] = None
+    quiet_timeout: float = 1800.0  # seconds; then timed anyway, and said so
     # end to end: trained weights and a real image give the detector's real
     # NMS load (random weights keep max_per_img boxes, at NMS's busiest)
     checkpoint: Optional[str] = None

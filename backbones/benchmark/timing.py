@@ -47,6 +47,27 @@ def matmul_rate(device: torch.device, dtype=torch.float32) -> float:
     return 1024**3 / best
 
 
+def wait_for_quiet(device: torch.device, rate: float, timeout: float,
+                   samples: int = 3, pause: float = 5.0) -> str:
+    """Sample :func:`matmul_rate` until ``samples`` in a row reach ``rate``
+    (another job, or a busy neighbour of a VM, slows memory-bound models
+    more than the matmul); gives up after ``timeout`` seconds.  Returns
+    what happened, for the table's header."""
+    start, in_a_row, last = time.monotonic(), 0, 0.0
+    while True:
+        last = matmul_rate(device)
+        in_a_row = in_a_row + 1 if last >= rate else 0
+        waited = time.monotonic() - start
+        if in_a_row >= samples:
+            return (f'timed once {samples} samples in a row reached '
+                    f'{rate / 1e9:.0f} GMAC/s ({waited:.0f} s waited)')
+        if waited >= timeout:
+            return (f'NOT QUIET: {rate / 1e9:.0f} GMAC/s not reached '
+                    f'{samples} times in a row in {timeout:.0f} s (last '
+                    f'{last / 1e9:.0f}), timed anyway')
+        time.sleep(pause)
+
+
 def relative_difference(reference, outputs) -> Optional[float]:
     """Largest relative difference over all outputs; None when the outputs
     do not have the same shapes (different models)."""
@@ -190,6 +211,9 @@ def benchmark(settings: Settings) -> Tuple[List[dict], str]:
         entries = end_to_end_entries(settings, scratch) if \
             settings.end_to_end else network_entries(settings, device,
                                                      scratch)
+        quiet = '' if settings.quiet_rate is None else '; ' + \
+            wait_for_quiet(device, settings.quiet_rate,
+                           settings.quiet_timeout)
         rate = matmul_rate(device)
         time_entries(entries, settings, device)
         rate = max(rate, matmul_rate(device))
@@ -200,8 +224,8 @@ def benchmark(settings: Settings) -> Tuple[List[dict], str]:
         f'{torch.get_num_threads()} threads' if device.type == 'cpu' else
         'CUDA') + f', torch {torch.__version__}'
     header = (f'{where}; batch {settings.batch}, float32 matmul '
-              f'{rate / 1e9:.0f} GMAC/s; {settings.reps} interleaved rounds '
-              f'after {settings.warmup} warm-up calls, {settings.rewarm} '
+              f'{rate / 1e9:.0f} GMAC/s{quiet}; {settings.reps} interleaved '
+              f'rounds after {settings.warmup} warm-up calls, {settings.rewarm} '
               f'untimed call(s) before each timed one'
               f'{", fp16 autocast" if settings.fp16 else ""}.')
     return rows, header
