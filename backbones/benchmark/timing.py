@@ -225,7 +225,7 @@ def benchmark(settings: Settings) -> Tuple[List[dict], str]:
         'CUDA') + f', torch {torch.__version__}'
     header = (f'{where}; batch {settings.batch}, float32 matmul '
               f'{rate / 1e9:.0f} GMAC/s{quiet}; {settings.reps} interleaved '
-              f'rounds after {settings.warmup} warm-up calls, {settings.rewarm} '
-              f'untimed call(s) before each timed one'
+              f'rounds after {settings.warmup} warm-up calls, '
+              f'{settings.rewarm} untimed call(s) before each timed one'
               f'{", fp16 autocast" if settings.fp16 else ""}.')
     return rows, header

@@ -329,9 +329,9 @@ class EMO(MultiScaleBackbone):
         then, when the stem's map is not an output, the stem block's 1x1
         projection merged into the 1x1 expansion of stage 1's first block
         (its BatchNorm pre-norm already folded there): no activation, norm
-        or residual lies between them, and at stride 2 they are the
-        network's widest pass over memory (SSDLite-EMO-1M at 320x320: a
-        24 -> 24 conv over 160x160 pixels, 0.57 ms of ncnn's 27)."""
+        or residual lies between them, and one pass at the stem's stride 2
+        is saved (SSDLite-EMO-1M at 320x320: a 24 -> 24 conv over 160x160
+        pixels, 0.57 ms in ncnn's layer-by-layer profile)."""
         if self.deployed:
             return
         super().switch_to_deploy()
