@@ -324,24 +324,20 @@ class EMO(MultiScaleBackbone):
         self.feature_info = tuple(map(FeatureInfo, channels, strides))
         self._finish_init()
 
-    def switch_to_deploy(self) -> None:
-        """The shared folds (:meth:`MultiScaleBackbone.switch_to_deploy`),
-        then, when the stem's map is not an output, the stem block's 1x1
-        projection merged into the 1x1 expansion of stage 1's first block
-        (its BatchNorm pre-norm already folded there): no activation, norm
-        or residual lies between them, and one pass at the stem's stride 2
-        is saved (SSDLite-EMO-1M at 320x320: a 24 -> 24 conv over 160x160
-        pixels, 0.57 ms in ncnn's layer-by-layer profile)."""
-        if self.deployed:
-            return
-        super().switch_to_deploy()
+    def fold_for_deploy(self) -> None:
+        """Deploy mode, after the blocks' own folds: when the stem's map is
+        not an output, the stem block's 1x1 projection merged into the 1x1
+        expansion of stage 1's first block (its BatchNorm pre-norm already
+        folded there): no activation, norm or residual lies between them,
+        and one pass at the stem's stride 2 is saved (SSDLite-EMO-1M at
+        320x320: a 24 -> 24 conv over 160x160 pixels, 0.57 ms in ncnn's
+        layer-by-layer profile)."""
         stem_block, first = self.layers[0][1], self.layers[1][0]
         if 0 in self.out_indices or first.use_attention or \
                 not isinstance(first.norm, nn.Identity) or \
                 not isinstance(first.v, ConvModule):
             return
-        with torch.no_grad():
-            merge_pointwise_convs(stem_block.proj.conv, first.v.conv)
+        merge_pointwise_convs(stem_block.proj.conv, first.v.conv)
         stem_block.proj = nn.Identity()
 
     @staticmethod

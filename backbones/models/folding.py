@@ -2,9 +2,10 @@
 next to them.
 
 One protocol: a block with an exact fold of its own (a layer scale into the
-projection before it, a BatchNorm into the unpadded conv after it) has a
-``fold_for_deploy()`` method; :func:`fold_for_deploy` calls every such method
-of a module tree, then folds each BatchNorm that follows a conv or linear
+projection before it, a BatchNorm into the unpadded conv after it; for a
+backbone, a fold across its blocks) has a ``fold_for_deploy()`` method;
+:func:`fold_for_deploy` calls every such method of a module tree, the
+innermost first, then folds each BatchNorm that follows a conv or linear
 layer.  Every backbone's ``switch_to_deploy()`` (mmpretrain's name) is that
 one traversal; the tools call :func:`switch_model_to_deploy` on whole
 detectors and segmentors when a config sets ``deploy = True`` (through
@@ -165,10 +166,11 @@ def fold_batchnorms(module: nn.Module) -> None:
 
 
 def fold_for_deploy(module: nn.Module) -> None:
-    """Every block's own ``fold_for_deploy()`` (innermost first), then the
+    """Every block's own ``fold_for_deploy()`` (innermost first, so
+    ``module``'s own, a fold across its blocks, comes last), then the
     BatchNorms that follow a conv or linear layer."""
     for block in reversed(list(module.modules())):
-        if block is not module and hasattr(block, 'fold_for_deploy'):
+        if hasattr(block, 'fold_for_deploy'):
             block.fold_for_deploy()
     fold_batchnorms(module)
 
