@@ -149,7 +149,8 @@ def test_benchmark_table_modes_and_agreement(tmp_path):
     # the converted models are gone with the run
     assert not list(scratch.glob('benchmark-*'))
     assert 'share of matmul rate' in result.stdout
-    assert 'timed once 3 samples in a row reached 0 GMAC/s' in result.stdout
+    assert 'every round timed on a quiet machine: a float32 matmul at 0 ' \
+        'GMAC/s' in result.stdout
     rows = json.loads(out.read_text())['rows']
     modes = ('eager', 'deploy', 'onnxruntime-network', 'openvino-network')
     assert [(r['model'].split()[0], r['mode']) for r in rows] == [
@@ -209,16 +210,40 @@ def test_benchmark_end_to_end_times_deployed_artefacts(tmp_path):
         result.stdout.split('Where the time goes')[1]
 
 
-def test_waiting_for_a_quiet_machine_says_how_it_ended():
-    import torch
-
-    from backbones.benchmark.timing import wait_for_quiet
+def test_quiet_gate_times_a_round_again_when_the_machine_got_busy(
+        monkeypatch):
+    """--wait-quiet: a round after which the matmul rate fell is thrown
+    away and timed again; once the wait is out of time, rounds are kept as
+    they come and the header says how many were not quiet."""
+    from backbones.benchmark import timing
+    from backbones.benchmark.entries import Entry, Settings
     cpu = torch.device('cpu')
-    assert wait_for_quiet(cpu, 1.0, 60, samples=2, pause=0).startswith(
-        'timed once 2 samples in a row reached 0 GMAC/s')
+    # samples: 2 quiet before round 1, busy after it (round thrown away),
+    # 2 quiet before its retry, quiet after; 2 + 1 for round 2
+    rates = iter([9, 9, 1, 9, 9, 9, 9, 9, 9])
+    monkeypatch.setattr(timing, 'matmul_rate',
+                        lambda device, typical=False: next(rates))
+    calls = []
+    entry = Entry('m', 'eager', calls.append, 'x', None)
+    gate = timing.QuietGate(cpu, 5, timeout=60, samples=2, pause=0)
+    timing.time_entries([entry], Settings([], reps=2, warmup=0, rewarm=0),
+                        cpu, gate)
+    assert len(calls) == 1 + 3 and len(entry.times) == 2
+    assert next(rates, None) is None  # every sample was taken
+    assert gate.summary().startswith(
+        'every round timed on a quiet machine: a float32 matmul at 0 GMAC/s'
+        ' or more (median of 8) 2 times in a row before each round and once'
+        ' after it (1 rounds timed again')
     # no CPU does 10^18 MAC/s: the timeout ends the wait, and it is said
-    assert wait_for_quiet(cpu, 1e18, 0.01, pause=0).startswith(
-        'NOT QUIET: 1000000000 GMAC/s not reached 3 times in a row')
+    monkeypatch.undo()
+    busy = timing.QuietGate(cpu, 1e18, timeout=0.01, pause=0)
+    entry.times.clear()
+    timing.time_entries([entry], Settings([], reps=2, warmup=0, rewarm=0),
+                        cpu, busy)
+    assert len(entry.times) == 2
+    assert busy.summary().startswith('NOT QUIET: 2 of 2 rounds kept '
+                                     'without a float32 matmul at '
+                                     '1000000000 GMAC/s')
 
 
 def test_profile_layout_share_uses_each_runtimes_names():

@@ -68,10 +68,12 @@ def parse_args(argv=None):
                         'round (without them a model is timed with the '
                         "previous model's weights in the caches)")
     parser.add_argument('--wait-quiet', type=cli.positive_float,
-                        metavar='GMACS', help='before timing, wait until '
-                        'a float32 matmul reaches GMACS GMAC/s three times '
-                        'in a row (a shared machine is quiet), at most '
-                        '--wait-timeout seconds; the header says which')
+                        metavar='GMACS', help='time each round once a '
+                        'float32 matmul reaches GMACS GMAC/s three times '
+                        'in a row (a shared machine is quiet), and again '
+                        'when it fell below during the round; after '
+                        '--wait-timeout seconds rounds are kept as they '
+                        'come, and the header says how many')
     parser.add_argument('--wait-timeout', type=cli.positive_float,
                         default=1800.0, metavar='SECONDS')
     parser.add_argument('--device', default=None, type=cli.torch_device,

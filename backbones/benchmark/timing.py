@@ -9,7 +9,8 @@ milliseconds, images/s, multiply-accumulates (mmengine's counter, as
 ``tools/get_flops.py``), the achieved MAC rate as a share of this
 machine's float32 matrix-multiply rate (measured in the same run), and the
 largest difference of each output from the first model with the same
-output shapes (relative to that output's largest value).
+output shapes (relative to that output's largest value).  On a shared
+machine, :class:`QuietGate` keeps only rounds timed while it was quiet.
 """
 import os
 import platform
@@ -33,39 +34,87 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def matmul_rate(device: torch.device, dtype=torch.float32) -> float:
-    """Multiply-accumulates per second of a 1024^3 matrix product here."""
+def matmul_rate(device: torch.device, dtype=torch.float32,
+                typical: bool = False) -> float:
+    """Multiply-accumulates per second of a 1024^3 matrix product here: the
+    best of 8 products, or with ``typical`` their median (on a VM whose
+    neighbour takes a core now and then, the best can be a quiet moment's
+    and the median not)."""
     a = torch.randn(1024, 1024, device=device, dtype=dtype)
     b = torch.randn(1024, 1024, device=device, dtype=dtype)
-    best = float('inf')
+    seconds = []
     for _ in range(8):
         synchronize(device)
         start = time.perf_counter()
         torch.mm(a, b)
         synchronize(device)
-        best = min(best, time.perf_counter() - start)
-    return 1024**3 / best
+        seconds.append(time.perf_counter() - start)
+    return 1024**3 / (statistics.median(seconds) if typical else
+                      min(seconds))
 
 
-def wait_for_quiet(device: torch.device, rate: float, timeout: float,
-                   samples: int = 3, pause: float = 5.0) -> str:
-    """Sample :func:`matmul_rate` until ``samples`` in a row reach ``rate``
-    (another job, or a busy neighbour of a VM, slows memory-bound models
-    more than the matmul); gives up after ``timeout`` seconds.  Returns
-    what happened, for the table's header."""
-    start, in_a_row, last = time.monotonic(), 0, 0.0
-    while True:
-        last = matmul_rate(device)
-        in_a_row = in_a_row + 1 if last >= rate else 0
-        waited = time.monotonic() - start
-        if in_a_row >= samples:
-            return (f'timed once {samples} samples in a row reached '
-                    f'{rate / 1e9:.0f} GMAC/s ({waited:.0f} s waited)')
-        if waited >= timeout:
-            return (f'NOT QUIET: {rate / 1e9:.0f} GMAC/s not reached '
-                    f'{samples} times in a row in {timeout:.0f} s (last '
-                    f'{last / 1e9:.0f}), timed anyway')
-        time.sleep(pause)
+class QuietGate:
+    """Holds every timing round to a quiet machine (``--wait-quiet``):
+    before a round, ``samples`` matmul samples in a row (each the median of
+    :func:`matmul_rate`) must reach ``rate``; after it, one more must, or
+    the round is thrown away and timed again (a neighbour of a VM came
+    during it; another job, or a busy neighbour, slows memory-bound models
+    more than the matmul).  Once ``timeout`` seconds have passed, rounds are
+    kept as they come and :meth:`summary` says how many were not quiet.
+    """
+
+    def __init__(self, device: torch.device, rate: float, timeout: float,
+                 samples: int = 3, pause: float = 5.0):
+        self.device, self.rate, self.timeout = device, rate, timeout
+        self.samples, self.pause = samples, pause
+        self.start = time.monotonic()
+        self.last = 0.0
+        self.redone = self.kept_not_quiet = self.kept = 0
+
+    def out_of_time(self) -> bool:
+        return time.monotonic() - self.start >= self.timeout
+
+    def quiet_now(self) -> bool:
+        self.last = matmul_rate(self.device, typical=True)
+        return self.last >= self.rate
+
+    def wait(self) -> bool:
+        """Until ``samples`` samples in a row reach the rate (True), or
+        the time is out (False)."""
+        in_a_row = 0
+        while not self.out_of_time():
+            in_a_row = in_a_row + 1 if self.quiet_now() else 0
+            if in_a_row >= self.samples:
+                return True
+            if not in_a_row:
+                time.sleep(self.pause)
+        return False
+
+    def keep(self, quiet_before: bool) -> bool:
+        """After a round that :meth:`wait` preceded: whether to keep it
+        (still quiet, or no time left to time it again)."""
+        quiet = self.quiet_now() and quiet_before
+        if not quiet and not self.out_of_time():
+            self.redone += 1
+            return False
+        self.kept += 1
+        self.kept_not_quiet += not quiet
+        return True
+
+    def summary(self) -> str:
+        """How the rounds were held, for the table's header."""
+        waited = time.monotonic() - self.start
+        rule = (f'a float32 matmul at {self.rate / 1e9:.0f} GMAC/s or more '
+                f'(median of 8) {self.samples} times in a row before each '
+                f'round and once after it')
+        if not self.kept_not_quiet:
+            return (f'every round timed on a quiet machine: {rule} '
+                    f'({self.redone} rounds timed again, {waited:.0f} s '
+                    f'in all)')
+        return (f'NOT QUIET: {self.kept_not_quiet} of {self.kept} rounds '
+                f'kept without {rule}, the wait ended after '
+                f'{self.timeout:.0f} s ({self.redone} rounds timed again; '
+                f'last sample {self.last / 1e9:.0f} GMAC/s)')
 
 
 def relative_difference(reference, outputs) -> Optional[float]:
@@ -79,7 +128,25 @@ def relative_difference(reference, outputs) -> Optional[float]:
                                      zip(ref, out)], ref))
 
 
-def time_entries(entries: List[Entry], settings: Settings, device) -> None:
+def time_round(entries: List[Entry], rewarm: int, device) -> List[float]:
+    """One call of each entry in turn (interleaved: drift hits every
+    model), each after ``rewarm`` untimed calls; seconds per entry."""
+    seconds = []
+    for entry in entries:
+        for _ in range(rewarm):  # the caches hold the last model's weights
+            entry()
+        synchronize(device)
+        start = time.perf_counter()
+        entry()
+        synchronize(device)
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
+def time_entries(entries: List[Entry], settings: Settings, device,
+                 gate: Optional[QuietGate] = None) -> None:
+    """Warm-up, then ``settings.reps`` rounds into ``entry.times``; with a
+    ``gate``, only rounds it keeps."""
     autocast = torch.autocast('cuda', dtype=torch.float16,
                               enabled=settings.fp16)
     with torch.inference_mode(), autocast:
@@ -89,15 +156,15 @@ def time_entries(entries: List[Entry], settings: Settings, device) -> None:
                 entry.outputs = None  # untrained boxes tie in NMS order
             for _ in range(settings.warmup):
                 entry()
-        for _ in range(settings.reps):
-            for entry in entries:  # interleaved: drift hits every model
-                for _ in range(settings.rewarm):  # caches hold the last
-                    entry()                       # model's weights
-                synchronize(device)
-                start = time.perf_counter()
-                entry()
-                synchronize(device)
-                entry.times.append(time.perf_counter() - start)
+        kept = 0
+        while kept < settings.reps:
+            quiet_before = gate.wait() if gate is not None else True
+            seconds = time_round(entries, settings.rewarm, device)
+            if gate is not None and not gate.keep(quiet_before):
+                continue
+            for entry, spent in zip(entries, seconds):
+                entry.times.append(spent)
+            kept += 1
 
 
 def profile_entries(entries: List[Entry], settings: Settings) -> None:
@@ -211,12 +278,12 @@ def benchmark(settings: Settings) -> Tuple[List[dict], str]:
         entries = end_to_end_entries(settings, scratch) if \
             settings.end_to_end else network_entries(settings, device,
                                                      scratch)
-        quiet = '' if settings.quiet_rate is None else '; ' + \
-            wait_for_quiet(device, settings.quiet_rate,
-                           settings.quiet_timeout)
+        gate = None if settings.quiet_rate is None else QuietGate(
+            device, settings.quiet_rate, settings.quiet_timeout)
         rate = matmul_rate(device)
-        time_entries(entries, settings, device)
+        time_entries(entries, settings, device, gate)
         rate = max(rate, matmul_rate(device))
+        quiet = '' if gate is None else '; ' + gate.summary()
         if settings.profile:
             profile_entries(entries, settings)
         rows = table_rows(entries, settings.batch, rate)
