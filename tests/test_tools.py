@@ -246,6 +246,33 @@ def test_quiet_gate_times_a_round_again_when_the_machine_got_busy(
                                      '1000000000 GMAC/s')
 
 
+def test_activation_probe_swaps_smooth_activations_for_relu():
+    """docs/probes: the what-if network of docs/speed.md's activation
+    measurement has ReLU where the config's network has SiLU and GELU,
+    and is otherwise the same network."""
+    sys.path.insert(0, str(REPO / 'docs' / 'probes'))
+    try:
+        from activation_probes import relu_for_every_activation, \
+            relu_for_silu
+    finally:
+        sys.path.remove(str(REPO / 'docs' / 'probes'))
+    config = str(REPO / 'configs' / 'ssdlite_emo_1m_coco.py')
+
+    def kinds(network):
+        return {type(m).__name__ for m in network.modules()}
+    silu_only, every = relu_for_silu(config), relu_for_every_activation(config)
+    assert {'ReLU', 'GELU'} <= kinds(silu_only) and 'SiLU' not in \
+        kinds(silu_only)
+    assert 'ReLU' in kinds(every) and not {'SiLU', 'GELU', 'ErfGELU'} & \
+        kinds(every)
+    from backbones.export.onnx import flatten_outputs
+    with torch.no_grad():
+        x = torch.randn(1, 3, 64, 64)
+        shapes = [[o.shape for o in flatten_outputs(network(x))]
+                  for network in (silu_only, every)]
+    assert shapes[0] == shapes[1] and len(shapes[0]) == 12  # 6 levels
+
+
 def test_profile_layout_share_uses_each_runtimes_names():
     """ncnn's Split hands a blob on without a copy and its transpose is
     Permute: the same profile is a different layout share there than in

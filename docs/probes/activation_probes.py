@@ -1,0 +1,37 @@
+"""What-if models for the measurements of docs/speed.md, not models to
+use: a config's network with its SiLU (or every smooth activation)
+replaced by ReLU, which every runtime fuses into the convolution before
+it.  Timed beside the real network, the difference is what the
+activations cost.
+
+    python tools/benchmark.py configs/ssdlite_emo_1m_coco.py \\
+        python:activation_probes:relu_for_silu:configs/ssdlite_emo_1m_coco.py \\
+        --python-path docs/probes --sizes 320 --modes litert-network ...
+"""
+import torch.nn as nn
+
+from backbones.benchmark.entries import Settings, build_spec
+from backbones.models.layers import ErfGELU
+
+
+def with_relu_for(config: str, kinds: tuple) -> nn.Module:
+    """The network of ``config`` (as the benchmark builds it) with every
+    module of a type in ``kinds`` replaced by ``nn.ReLU``."""
+    _, network, _ = build_spec(config, Settings([config]))
+    replaced = 0
+    for parent in list(network.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, kinds):
+                setattr(parent, name, nn.ReLU())
+                replaced += 1
+    if not replaced:
+        raise ValueError(f'{config}: no {kinds} to replace')
+    return network
+
+
+def relu_for_silu(config: str) -> nn.Module:
+    return with_relu_for(config, (nn.SiLU, ))
+
+
+def relu_for_every_activation(config: str) -> nn.Module:
+    return with_relu_for(config, (nn.SiLU, nn.GELU, ErfGELU))
