@@ -233,7 +233,7 @@ def test_quiet_gate_times_a_round_again_when_the_machine_got_busy(
     assert gate.summary().startswith(
         'every round timed on a quiet machine: a float32 matmul at 0 GMAC/s'
         ' or more (median of 8) 2 times in a row before each round and once'
-        ' after it (1 rounds timed again')
+        ' after it (rounds timed again: 1;')
     # no CPU does 10^18 MAC/s: the timeout ends the wait, and it is said
     monkeypatch.undo()
     busy = timing.QuietGate(cpu, 1e18, timeout=0.01, pause=0)

@@ -109,11 +109,11 @@ class QuietGate:
                 f'round and once after it')
         if not self.kept_not_quiet:
             return (f'every round timed on a quiet machine: {rule} '
-                    f'({self.redone} rounds timed again, {waited:.0f} s '
+                    f'(rounds timed again: {self.redone}; {waited:.0f} s '
                     f'in all)')
         return (f'NOT QUIET: {self.kept_not_quiet} of {self.kept} rounds '
                 f'kept without {rule}, the wait ended after '
-                f'{self.timeout:.0f} s ({self.redone} rounds timed again; '
+                f'{self.timeout:.0f} s (rounds timed again: {self.redone}; '
                 f'last sample {self.last / 1e9:.0f} GMAC/s)')
 
 
