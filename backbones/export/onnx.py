@@ -16,6 +16,7 @@ import torch.nn as nn
 
 from ..errors import ExportError
 from .compare import relative_differences
+from ..models.folding import children_replaced
 from ..models.tracing import free_input_size, sizes
 
 OPSET = 17
@@ -62,17 +63,9 @@ class MatrixAdaptiveAvgPool2d(nn.Module):
 def exportable(module: nn.Module):
     """``module`` with its adaptive average pools swapped for
     :class:`MatrixAdaptiveAvgPool2d` until the block ends."""
-    swapped = []
-    for parent in module.modules():
-        for name, child in parent.named_children():
-            if type(child) is nn.AdaptiveAvgPool2d:
-                parent._modules[name] = MatrixAdaptiveAvgPool2d(child)
-                swapped.append((parent, name, child))
-    try:
+    with children_replaced(module, lambda child: MatrixAdaptiveAvgPool2d(
+            child) if type(child) is nn.AdaptiveAvgPool2d else None):
         yield module
-    finally:
-        for parent, name, child in swapped:
-            parent._modules[name] = child
 
 
 def export_module(module: nn.Module, example, path,

@@ -14,7 +14,7 @@ same function up to float rounding (tested to 1e-5 relative against the
 eager model).
 """
 import contextlib
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, List, Optional
 
 import torch
 import torch.nn as nn
@@ -215,12 +215,11 @@ def switched(module: nn.Module, switch: str,
             setattr(block, switch, value)
 
 
-@contextlib.contextmanager
-def children_replaced(module: nn.Module, replacement_for: Callable[
-        [nn.Module], Optional[nn.Module]]) -> Iterator[nn.Module]:
-    """Within the block, every submodule of ``module`` for which
-    ``replacement_for`` returns a module is that module; restored
-    afterwards."""
+def replace_children(module: nn.Module, replacement_for: Callable[
+        [nn.Module], Optional[nn.Module]]) -> List[tuple]:
+    """Every submodule of ``module`` for which ``replacement_for`` returns
+    a module becomes that module; returns ``(parent, name, replaced
+    child)`` for each, to put them back."""
     swapped = []
     for parent in module.modules():
         for name, child in parent.named_children():
@@ -229,10 +228,18 @@ def children_replaced(module: nn.Module, replacement_for: Callable[
                 swapped.append((parent, name, child, replacement))
     for parent, name, _, replacement in swapped:
         parent._modules[name] = replacement
+    return [(parent, name, child) for parent, name, child, _ in swapped]
+
+
+@contextlib.contextmanager
+def children_replaced(module: nn.Module, replacement_for: Callable[
+        [nn.Module], Optional[nn.Module]]) -> Iterator[nn.Module]:
+    """Within the block, :func:`replace_children`; restored afterwards."""
+    swapped = replace_children(module, replacement_for)
     try:
         yield module
     finally:
-        for parent, name, child, _ in swapped:
+        for parent, name, child in swapped:
             parent._modules[name] = child
 
 

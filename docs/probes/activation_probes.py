@@ -11,6 +11,7 @@ activations cost.
 import torch.nn as nn
 
 from backbones.benchmark.entries import Settings, build_spec
+from backbones.models.folding import replace_children
 from backbones.models.layers import ErfGELU
 
 
@@ -18,13 +19,8 @@ def with_relu_for(config: str, kinds: tuple) -> nn.Module:
     """The network of ``config`` (as the benchmark builds it) with every
     module of a type in ``kinds`` replaced by ``nn.ReLU``."""
     _, network, _ = build_spec(config, Settings([config]))
-    replaced = 0
-    for parent in list(network.modules()):
-        for name, child in list(parent.named_children()):
-            if isinstance(child, kinds):
-                setattr(parent, name, nn.ReLU())
-                replaced += 1
-    if not replaced:
+    if not replace_children(network, lambda child: nn.ReLU()
+                            if isinstance(child, kinds) else None):
         raise ValueError(f'{config}: no {kinds} to replace')
     return network
 
