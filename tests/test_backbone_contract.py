@@ -16,7 +16,8 @@ import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from backbones import EMO, AsymmNet, EdgeNeXt, LeViT
-from backbones.models.folding import at_most_4d, heads_in_pairs
+from backbones.models.folding import (affine_layernorms_on_maps, at_most_4d,
+                                      heads_in_pairs)
 from backbones.models.param_cache import tables_as_buffers
 from backbones.models.tracing import as_in_exports
 from helpers import randomise
@@ -322,6 +323,12 @@ def ncnn_formulation(deployed):
         yield
 
 
+@contextlib.contextmanager
+def openvino_formulation(deployed):
+    with as_in_exports(), affine_layernorms_on_maps(deployed):
+        yield
+
+
 @pytest.mark.parametrize('case', CASES, ids=case_id)
 def test_deploy_equals_eager(case):
     every_map = range(len(FAMILIES[case[0]].strides))
@@ -334,13 +341,14 @@ def test_deploy_equals_eager(case):
     assert batchnorm_after_conv_or_linear(deployed) == []
     # each deploy formulation: the default, at most 4 dims (torch.export's),
     # ncnn's (also LeViT's heads in pairs), what exporters record
-    # (EdgeNeXt's MLP on maps), and torch.export's parameter-derived tables
-    # as buffers
+    # (EdgeNeXt's MLP on maps), OpenVINO's (also EdgeNeXt's stem LayerNorm
+    # on maps) and torch.export's parameter-derived tables as buffers
     formulations = {
         'deploy': lambda x: contextlib.nullcontext(),
         'at most 4 dims': lambda x: at_most_4d(deployed),
         'ncnn': lambda x: ncnn_formulation(deployed),
         'as in exports': lambda x: as_in_exports(),
+        'OpenVINO': lambda x: openvino_formulation(deployed),
         'tables as buffers': lambda x: tables_as_buffers(deployed, (x, ))}
     for formulation, context in formulations.items():
         for size in ((224, 224), (97, 131)):

@@ -174,3 +174,33 @@ def test_openvino_reports_nothing_to_intel():
     from openvino.tools.ovc import telemetry_utils
     assert importlib.util.find_spec('openvino_telemetry') is None
     assert telemetry_utils.tm.__name__ == 'openvino.tools.ovc.telemetry_stub'
+
+
+def test_openvino_export_takes_edgenext_stem_norm_on_maps(tmp_path):
+    """OpenVINO's conversion of EdgeNeXt's stem and first stage has no
+    transpose (the stem LayerNorm, which keeps its affine map, as
+    reductions over channels); onnxruntime's keeps a LayerNormalization
+    between two transposes; the model is restored after each."""
+    import onnx
+    import openvino as ov
+    from backbones.export.backends import onnxruntime, openvino
+    model = EdgeNeXt('xx_small', out_indices=(0, )).eval()
+    randomise(model)
+    model.switch_to_deploy()
+    example = (torch.randn(1, 3, 64, 64), )
+    ops = {}
+    for backend in (openvino, onnxruntime):
+        folder = tmp_path / backend.__name__.rsplit('.', 1)[-1]
+        folder.mkdir()
+        files = backend.convert(model, example, str(folder), ['input'],
+                                ['map0'], free_size=False)
+        path = str(folder / next(iter(files.values())))
+        ops[backend] = [op.get_type_name() for op in
+                        ov.Core().read_model(path).get_ordered_ops()] \
+            if backend is openvino else \
+            [node.op_type for node in onnx.load(path).graph.node]
+    assert 'Transpose' not in ops[openvino]
+    assert ops[onnxruntime].count('Transpose') == 2
+    assert 'LayerNormalization' in ops[onnxruntime]
+    assert not any(norm.affine_on_maps for norm in model.modules()
+                   if hasattr(norm, 'affine_on_maps'))

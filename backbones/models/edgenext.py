@@ -329,10 +329,10 @@ class EdgeNeXt(MultiScaleBackbone):
         layers: List[nn.Module] = []
         for i in range(num_stages):
             if i == 0:
-                # its LayerNorm keeps the affine map and so, in graphs, a
-                # transpose either side: as reductions (the map then a 1x1
-                # depthwise conv), ExecuTorch 1.4.1 stopped at run time (the
-                # SDTA split's outputs in another dim order than its input)
+                # its LayerNorm keeps the affine map (the stage's first
+                # block adds its input back) and so, in graphs but
+                # OpenVINO's, a transpose either side
+                # (models.folding.affine_layernorms_on_maps)
                 downsample = nn.Sequential(
                     nn.Conv2d(3, dims[0], 4, stride=4, bias=not bn_hs),
                     channel_norm(bn_hs, dims[0]))

@@ -266,6 +266,20 @@ def heads_in_pairs(module: nn.Module):
         if block.num_heads % 4 == 0 else block.heads_per_product)
 
 
+def affine_layernorms_on_maps(module: nn.Module):
+    """Within the block, the LayerNorms over the channels of a map that
+    keep an affine map (EdgeNeXt's stem) export as reductions over the
+    channel axis and a broadcast multiply and add, as those without one
+    do: what OpenVINO runs faster (SSDLite-EdgeNeXt-XXS 10.1 -> 9.7 ms,
+    layout share 9.9 -> 5.3 %; docs/speed.md).  Not the default:
+    onnxruntime runs a transpose either side of its ``LayerNormalization``
+    faster (13.6 against 14.3 ms), and from ``torch.export`` ExecuTorch
+    1.4.1 stopped at run time (its portable split kernel found the outputs
+    of the SDTA split after the stem in another dim order than its
+    input)."""
+    return switched(module, 'affine_on_maps', lambda norm: True)
+
+
 def only_centre_tap_reaches(conv: nn.Conv2d, size) -> bool:
     """Whether every off-centre tap of ``conv`` reads zero padding at
     every output position of an ``(H, W)`` input: an odd kernel with

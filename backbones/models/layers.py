@@ -22,13 +22,20 @@ class LayerNorm2d(nn.LayerNorm):
     channels-last view.  The output is in the channels-last memory format
     (``(N, H, W, C)`` in memory): no copy back to NCHW, and none at all for a
     channels-last input.  Without an affine map (deploy folds put it
-    elsewhere), exported graphs get reductions over the channel axis
-    instead of a transpose either side of a LayerNorm.
+    elsewhere), or with one where ``affine_on_maps`` is set
+    (:func:`~backbones.models.folding.affine_layernorms_on_maps`), exported
+    graphs get reductions over the channel axis (and a broadcast multiply
+    and add) instead of a transpose either side of a LayerNorm.
     """
+    affine_on_maps = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if exporting() and self.weight is None and self.bias is None:
-            return standardise_channels(x, self.eps)
+        affine = self.weight is not None or self.bias is not None
+        if exporting() and (self.affine_on_maps or not affine):
+            x = standardise_channels(x, self.eps)
+            if self.weight is not None:
+                x = x * self.weight.reshape(-1, 1, 1)
+            return x if self.bias is None else x + self.bias.reshape(-1, 1, 1)
         x = F.layer_norm(x.permute(0, 2, 3, 1), self.normalized_shape,
                          self.weight, self.bias, self.eps)
         return x.permute(0, 3, 1, 2)

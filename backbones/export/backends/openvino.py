@@ -6,6 +6,7 @@ from typing import Dict, List, Sequence
 
 import torch.nn as nn
 
+from ...models.folding import affine_layernorms_on_maps
 from ..onnx import write_onnx
 from . import last_layers
 
@@ -18,8 +19,9 @@ def convert(graph: nn.Module, example: tuple, folder: str,
             free_size: bool) -> Dict[str, str]:
     import openvino as ov
     onnx_path = osp.join(folder, 'model.onnx')
-    write_onnx(graph, example, onnx_path, input_names, output_names,
-               free_size)
+    with affine_layernorms_on_maps(graph):
+        write_onnx(graph, example, onnx_path, input_names, output_names,
+                   free_size)
     ov.save_model(ov.convert_model(onnx_path), osp.join(folder, 'model.xml'),
                   compress_to_fp16=False)
     os.unlink(onnx_path)
