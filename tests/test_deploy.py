@@ -204,3 +204,26 @@ def test_openvino_export_takes_edgenext_stem_norm_on_maps(tmp_path):
     assert 'LayerNormalization' in ops[onnxruntime]
     assert not any(norm.affine_on_maps for norm in model.modules()
                    if hasattr(norm, 'affine_on_maps'))
+
+
+def test_openvino_merges_levit_stage_ends_into_its_reorders(tmp_path):
+    """LeViT's stages turn maps into tokens and back with 4-d permutes,
+    which OpenVINO merges with the reorders into and out of its
+    channels-last convolutions: its compiled model transposes only the
+    attention's 4-d heads, never a 3-d token tensor."""
+    import openvino as ov
+    from backbones.export.backends import openvino
+    model = LeViT('128S', out_indices=(2, 3)).eval()
+    randomise(model)
+    model.switch_to_deploy()
+    files = openvino.convert(model, (torch.randn(1, 3, 64, 64), ),
+                             str(tmp_path), ['input'], ['map0', 'map1'],
+                             free_size=False)
+    compiled = ov.Core().compile_model(str(tmp_path / files['xml']), 'CPU')
+    layouts = [(op.get_rt_info()['layerType'].astype(str),
+                op.input(0).get_partial_shape().rank.get_length())
+               for op in compiled.get_runtime_model().get_ordered_ops()
+               if op.get_input_size()]
+    transposes = [rank for kind, rank in layouts if kind == 'Transpose']
+    assert transposes and set(transposes) == {4}
+    assert ('Reorder', 3) not in layouts
