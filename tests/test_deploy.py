@@ -206,24 +206,48 @@ def test_openvino_export_takes_edgenext_stem_norm_on_maps(tmp_path):
                    if hasattr(norm, 'affine_on_maps'))
 
 
+def openvino_compiled_layers(model, size, folder):
+    """``(layer type, input rank, consumer types)`` of each layer of the
+    deployed ``model`` as OpenVINO's CPU plugin compiles it at ``size``."""
+    import openvino as ov
+    from backbones.export.backends import openvino
+    randomise(model)
+    model.switch_to_deploy()
+    files = openvino.convert(model, (torch.randn(1, 3, *size), ),
+                             str(folder), ['input'], ['map0', 'map1'],
+                             free_size=False)
+    compiled = ov.Core().compile_model(str(folder / files['xml']), 'CPU')
+
+    def kind(op):
+        return op.get_rt_info()['layerType'].astype(str)
+    return [(kind(op), op.input(0).get_partial_shape().rank.get_length(),
+             {kind(target.get_node()) for out in op.outputs()
+              for target in out.get_target_inputs()})
+            for op in compiled.get_runtime_model().get_ordered_ops()
+            if op.get_input_size()]
+
+
 def test_openvino_merges_levit_stage_ends_into_its_reorders(tmp_path):
     """LeViT's stages turn maps into tokens and back with 4-d permutes,
     which OpenVINO merges with the reorders into and out of its
     channels-last convolutions: its compiled model transposes only the
     attention's 4-d heads, never a 3-d token tensor."""
-    import openvino as ov
-    from backbones.export.backends import openvino
-    model = LeViT('128S', out_indices=(2, 3)).eval()
-    randomise(model)
-    model.switch_to_deploy()
-    files = openvino.convert(model, (torch.randn(1, 3, 64, 64), ),
-                             str(tmp_path), ['input'], ['map0', 'map1'],
-                             free_size=False)
-    compiled = ov.Core().compile_model(str(tmp_path / files['xml']), 'CPU')
-    layouts = [(op.get_rt_info()['layerType'].astype(str),
-                op.input(0).get_partial_shape().rank.get_length())
-               for op in compiled.get_runtime_model().get_ordered_ops()
-               if op.get_input_size()]
-    transposes = [rank for kind, rank in layouts if kind == 'Transpose']
+    layers = openvino_compiled_layers(
+        LeViT('128S', out_indices=(2, 3)).eval(), (64, 64), tmp_path)
+    transposes = [rank for kind, rank, _ in layers if kind == 'Transpose']
     assert transposes and set(transposes) == {4}
-    assert ('Reorder', 3) not in layouts
+    assert not any(kind == 'Reorder' and rank == 3
+                   for kind, rank, _ in layers)
+
+
+def test_openvino_merges_emo_window_exit_into_its_reorders(tmp_path):
+    """EMO's deploy attention crops the windows' padding off the
+    channels-last pixels before the permute back to a map, which OpenVINO
+    merges with the reorder into the next convolution: no transpose
+    before the crop (80x80 inputs pad stages 3 and 4 to the window)."""
+    layers = openvino_compiled_layers(
+        EMO('1M', out_indices=(3, 4)).eval(), (80, 80), tmp_path)
+    crops = [kind for kind, _, _ in layers if 'Slice' in kind]
+    assert len(crops) >= 4  # one per attention block of stages 3-4
+    assert not any(kind == 'Transpose' and any('Slice' in c for c in into)
+                   for kind, _, into in layers)

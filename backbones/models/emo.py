@@ -158,11 +158,10 @@ class InvertedResidualMobileBlock(nn.Module):
             layer_norm = isinstance(self.norm, nn.LayerNorm)
             formulation = attention_in_tokens_4d if self.in_4d else \
                 attention_in_tokens
-            out = formulation(
+            return formulation(
                 x if layer_norm else self.norm(x),
                 self.norm if layer_norm else None, self.qk, heads, window,
                 padded, padding)
-            return out[:, :, :h, :w] if padding else out
         x = self.norm(x)
         if padding:
             x = F.pad(x, (0, pad_w, 0, pad_h))
