@@ -246,6 +246,42 @@ def test_quiet_gate_times_a_round_again_when_the_machine_got_busy(
                                      '1000000000 GMAC/s')
 
 
+def test_quiet_gate_holds_profiles_too(monkeypatch):
+    """--wait-quiet --profile: a profile after which the matmul rate fell
+    is taken again, and the kept one is the quiet one's."""
+    from backbones.benchmark import timing
+    from backbones.benchmark.entries import Entry, Settings
+    rates = iter([9, 9, 1, 9, 9, 9])  # busy after the first profile
+    monkeypatch.setattr(timing, 'matmul_rate',
+                        lambda device, typical=False: next(rates))
+    profiles = []
+
+    class Session:
+        def __init__(self):
+            self.calls = 0
+            profiles.append(self)
+
+        def op_times(self):
+            return {'Conv': 0.5 * self.calls * len(profiles)}
+
+    def profiled():
+        session = Session()
+
+        def runner(inputs):
+            session.calls += 1
+        runner.session = session
+        return runner
+
+    entry = Entry('m', 'openvino-network', None, 'x', None, profiled)
+    gate = timing.QuietGate(torch.device('cpu'), 5, timeout=60, samples=2,
+                            pause=0)
+    again = timing.profile_entries([entry], Settings([], reps=2, warmup=0),
+                                   gate)
+    assert again == 1 and len(profiles) == 2
+    assert entry.op_times == {'Conv': 1.0}  # the second profile's
+    assert next(rates, None) is None
+
+
 def test_activation_probe_swaps_smooth_activations_for_relu():
     """docs/probes: the what-if network of docs/speed.md's activation
     measurement has ReLU where the config's network has SiLU and GELU,

@@ -167,23 +167,36 @@ def time_entries(entries: List[Entry], settings: Settings, device,
             kept += 1
 
 
-def profile_entries(entries: List[Entry], settings: Settings) -> None:
+def profile_entries(entries: List[Entry], settings: Settings,
+                    gate: Optional[QuietGate] = None) -> int:
     """Each entry whose runtime has a profiler is run again by a profiling
     copy of itself (after the timing, so the profiler's own cost stays
     out of the times), ``warmup + reps`` calls: ``entry.op_times``,
-    seconds per call by operator type."""
+    seconds per call by operator type.  With a ``gate``, each profile is
+    held to a quiet machine as a timing round is (memory-bound layout
+    operators grow most when a neighbour is busy), and taken again when
+    the machine was not quiet after it, until the gate's time is out.
+    Returns how many profiles were taken again."""
     calls = settings.warmup + settings.reps
+    again = 0
     for entry in entries:
         if entry.profiled is None:
             continue
-        try:
-            runner = entry.profiled()
-        except ArtefactError:  # no profiler (LiteRT, ExecuTorch, MNN)
-            continue
-        for _ in range(calls):
-            runner(entry.inputs)
-        entry.op_times = {op: seconds / calls for op, seconds in
-                          runner.session.op_times().items()}
+        while True:
+            quiet_before = gate.wait() if gate is not None else True
+            try:
+                runner = entry.profiled()
+            except ArtefactError:  # no profiler (LiteRT, ExecuTorch, MNN)
+                break
+            for _ in range(calls):
+                runner(entry.inputs)
+            if gate is None or gate.out_of_time() or (
+                    quiet_before and gate.quiet_now()):
+                entry.op_times = {op: seconds / calls for op, seconds in
+                                  runner.session.op_times().items()}
+                break
+            again += 1
+    return again
 
 
 def profile_markdown(rows: List[dict], top: int = 8) -> str:
@@ -285,7 +298,10 @@ def benchmark(settings: Settings) -> Tuple[List[dict], str]:
         rate = max(rate, matmul_rate(device))
         quiet = '' if gate is None else '; ' + gate.summary()
         if settings.profile:
-            profile_entries(entries, settings)
+            again = profile_entries(entries, settings, gate)
+            if gate is not None:
+                quiet += (f'; the profiles held to the same quiet machine '
+                          f'(taken again: {again})')
         rows = table_rows(entries, settings.batch, rate)
     where = f'{machine(device)}; ' + (
         f'{torch.get_num_threads()} threads' if device.type == 'cpu' else
