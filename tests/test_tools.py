@@ -256,13 +256,14 @@ def test_quiet_gate_holds_profiles_too(monkeypatch):
                         lambda device, typical=False: next(rates))
     profiles = []
 
-    class Session:
+    class Session:  # the n-th profile's layers take n seconds a call
         def __init__(self):
             self.calls = 0
             profiles.append(self)
+            self.seconds_per_call = float(len(profiles))
 
         def op_times(self):
-            return {'Conv': 0.5 * self.calls * len(profiles)}
+            return {'Conv': self.seconds_per_call * self.calls}
 
     def profiled():
         session = Session()
@@ -278,7 +279,7 @@ def test_quiet_gate_holds_profiles_too(monkeypatch):
     again = timing.profile_entries([entry], Settings([], reps=2, warmup=0),
                                    gate)
     assert again == 1 and len(profiles) == 2
-    assert entry.op_times == {'Conv': 1.0}  # the second profile's
+    assert entry.op_times == {'Conv': 2.0}  # the second profile's
     assert next(rates, None) is None
 
 
