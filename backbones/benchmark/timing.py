@@ -90,11 +90,19 @@ class QuietGate:
                 time.sleep(self.pause)
         return False
 
-    def keep(self, quiet_before: bool) -> bool:
-        """After a round that :meth:`wait` preceded: whether to keep it
-        (still quiet, or no time left to time it again)."""
+    def verdict(self, quiet_before: bool) -> Tuple[bool, bool]:
+        """After work that :meth:`wait` preceded (``quiet_before``, its
+        answer): ``(keep it, quiet throughout)``; kept when the machine is
+        still quiet (one more sample), or when no time is left to do the
+        work again."""
         quiet = self.quiet_now() and quiet_before
-        if not quiet and not self.out_of_time():
+        return quiet or self.out_of_time(), quiet
+
+    def keep(self, quiet_before: bool) -> bool:
+        """After a timing round: :meth:`verdict`, counted for
+        :meth:`summary`."""
+        keep, quiet = self.verdict(quiet_before)
+        if not keep:
             self.redone += 1
             return False
         self.kept += 1
@@ -183,15 +191,14 @@ def profile_entries(entries: List[Entry], settings: Settings,
         if entry.profiled is None:
             continue
         while True:
-            quiet_before = gate.wait() if gate is not None else True
             try:
                 runner = entry.profiled()
             except ArtefactError:  # no profiler (LiteRT, ExecuTorch, MNN)
                 break
+            quiet_before = gate.wait() if gate is not None else True
             for _ in range(calls):
                 runner(entry.inputs)
-            if gate is None or gate.out_of_time() or (
-                    quiet_before and gate.quiet_now()):
+            if gate is None or gate.verdict(quiet_before)[0]:
                 entry.op_times = {op: seconds / calls for op, seconds in
                                   runner.session.op_times().items()}
                 break
