@@ -541,3 +541,75 @@ def test_openvino_profile_tells_int8_layers_apart():
     assert [layer_label(*k) for k in kernels] == [
         'FullyConnected int8', 'Convolution int8', 'MatMul int8',
         'Convolution', 'FullyConnected', 'Reorder', 'Transpose', 'Subgraph']
+
+
+def test_openvino_profile_counts_each_run_once():
+    """OpenVINO's counters give a layer's mean time over every run so far,
+    in whole microseconds; a profile is each layer's total over the runs
+    after the warm-up, not the sum of those means (which counted the
+    first, cold run again at every later one)."""
+    from datetime import timedelta
+    from types import SimpleNamespace
+    from backbones.runtime.sessions.openvino import Session
+    run_times = {'Reorder': [900, 20, 20, 21, 19],  # us; the first is cold
+                 'Convolution': [500, 400, 401, 399, 400]}
+
+    class Request:  # counters as OpenVINO's CPU plugin gives them
+        runs = 0
+
+        @property
+        def profiling_info(self):
+            return [SimpleNamespace(
+                status=SimpleNamespace(name='EXECUTED'), node_type=layer,
+                exec_type='jit_avx2_f32', real_time=timedelta(
+                    microseconds=sum(times[:self.runs]) // self.runs))
+                for layer, times in run_times.items()]
+
+    session = Session.__new__(Session)
+    session.profile, session.counted = [], {}
+    request = Request()
+    for _ in range(5):
+        request.runs += 1
+        session.count_layers(request)
+    after_warmup = session.op_times(skip_runs=2)
+    assert after_warmup == pytest.approx(
+        {'Reorder': 60e-6, 'Convolution': 1200e-6}, abs=3e-6)
+    assert session.op_times()['Reorder'] == pytest.approx(980e-6, abs=5e-6)
+    assert session.op_times(skip_runs=5) == {}
+
+
+def test_onnxruntime_profile_skips_warmup_runs(tmp_path):
+    """onnxruntime's profile tells its runs apart by their ``model_run``
+    events: a profile without the warm-up runs counts the operators of the
+    later runs only, and without every run counts nothing."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    from backbones.runtime.sessions.onnxruntime import (inference_session,
+                                                        node_times, op_times)
+    weight = numpy_helper.from_array(
+        np.ones((4, 3, 3, 3), np.float32), 'weight')
+    graph = helper.make_graph(
+        [helper.make_node('Conv', ['x', 'weight'], ['y'])], 'conv',
+        [helper.make_tensor_value_info('x', TensorProto.FLOAT,
+                                       [1, 3, 16, 16])],
+        [helper.make_tensor_value_info('y', TensorProto.FLOAT, None)],
+        [weight])
+    model = helper.make_model(graph,
+                              opset_imports=[helper.make_opsetid('', 13)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / 'conv.onnx'))
+    session = inference_session(str(tmp_path / 'conv.onnx'), 1, True)
+    for _ in range(3):
+        session.run(None, {'x': np.ones((1, 3, 16, 16), np.float32)})
+    assert op_times(session, skip_runs=3) == {}
+    # two runs of one operator each; the first run's operator is skipped
+    events = [dict(cat='Session', name='model_run', ts=0, dur=10),
+              dict(cat='Node', name='c_kernel_time', ts=2, dur=8,
+                   args=dict(op_name='Conv')),
+              dict(cat='Session', name='model_run', ts=20, dur=5),
+              dict(cat='Node', name='c_kernel_time', ts=21, dur=3,
+                   args=dict(op_name='Conv'))]
+    assert node_times(events) == pytest.approx({'Conv': 11e-6})
+    assert node_times(events, skip_runs=1) == pytest.approx({'Conv': 3e-6})
+    with pytest.raises(ArtefactError, match='model_run'):
+        node_times(events[1::2], skip_runs=1)

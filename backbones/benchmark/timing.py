@@ -180,7 +180,8 @@ def profile_entries(entries: List[Entry], settings: Settings,
     """Each entry whose runtime has a profiler is run again by a profiling
     copy of itself (after the timing, so the profiler's own cost stays
     out of the times), ``warmup + reps`` calls: ``entry.op_times``,
-    seconds per call by operator type.  With a ``gate``, each profile is
+    seconds per call by operator type over the ``reps`` calls after the
+    warm-up (a session's first call allocates and prepares).  With a ``gate``, each profile is
     held to a quiet machine as a timing round is (memory-bound layout
     operators grow most when a neighbour is busy), and taken again when
     the machine was not quiet after it, until the gate's time is out.
@@ -199,8 +200,9 @@ def profile_entries(entries: List[Entry], settings: Settings,
             for _ in range(calls):
                 runner(entry.inputs)
             if gate is None or gate.verdict(quiet_before)[0]:
-                entry.op_times = {op: seconds / calls for op, seconds in
-                                  runner.session.op_times().items()}
+                entry.op_times = {
+                    op: seconds / settings.reps for op, seconds in
+                    runner.session.op_times(settings.warmup).items()}
                 break
             again += 1
     return again

@@ -3,9 +3,10 @@
 per-operator times are taken, or None where they cannot be) and
 ``Session(folder, manifest, threads, profile)`` with ``run(inputs) ->
 [outputs]`` for the graph's inputs by name (the ``(1, 3, H, W)`` float32
-image first); built with ``profile=True``, ``op_times()`` gives the seconds
-per operator type over the runs so far (the runtime's own profiler's, or
-ncnn's layer-by-layer timing), and a module may name its layout operators
+image first); built with ``profile=True``, ``op_times(skip_runs=0)`` gives
+the seconds per operator type over the runs after the first ``skip_runs``
+(the warm-up; the runtime's own profiler's, or ncnn's layer-by-layer
+timing), and a module may name its layout operators
 (``LAYOUT_OPS``). :func:`open_session` builds one. A module imports its
 runtime only when a session is built, so an artefact needs just its own.
 Adding a runtime: a module here, one in :mod:`backbones.export.backends`,

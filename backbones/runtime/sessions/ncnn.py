@@ -143,11 +143,13 @@ class Session:
             self.profile.sweep(self.ncnn.Mat(image))
         return results
 
-    def op_times(self) -> Dict[str, float]:
+    def op_times(self, skip_runs: int = 0) -> Dict[str, float]:
         """Seconds per ncnn layer type (after pnnx's and ncnn's fusions)
-        over the runs so far: the layer profile's estimate of one run,
-        times the runs."""
+        over the runs after the first ``skip_runs``: the layer profile's
+        estimate of one run (each layer's fastest sweep, so the first runs
+        weigh nothing), times those runs."""
         if self.profile is None:
             raise ArtefactError('this session was built without profiling')
-        return {layer_type: seconds * self.runs for layer_type, seconds in
+        runs = max(self.runs - skip_runs, 0)
+        return {layer_type: seconds * runs for layer_type, seconds in
                 self.profile.layer_type_times().items()}

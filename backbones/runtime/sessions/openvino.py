@@ -2,7 +2,7 @@
 import os.path as osp
 import re
 from collections import Counter, OrderedDict
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 
@@ -46,8 +46,13 @@ class Session:
                   'PERFORMANCE_HINT': 'LATENCY'}
         if threads:
             config['INFERENCE_NUM_THREADS'] = threads
-        # per-layer counters, summed per layer type over the runs
-        self.profile = Counter() if profile else None
+        # per layer type, the counters' seconds over all runs so far,
+        # after each run (OpenVINO's counters are running averages)
+        self.profile: Optional[List[Dict[str, float]]] = \
+            [] if profile else None
+        # per request (one per compiled size): the request (kept, so that
+        # its id stays its own), its runs and its totals
+        self.counted: Dict[int, tuple] = {}
         if profile:
             config['PERF_COUNT'] = True
         model = core.read_model(osp.join(folder, manifest['files']['xml']),
@@ -84,18 +89,36 @@ class Session:
         request = self.request_for(next(iter(inputs.values())).shape)
         request.infer(inputs)
         if self.profile is not None:
-            for layer in request.profiling_info:
-                if layer.status.name == 'EXECUTED':
-                    self.profile[layer_label(
-                        layer.node_type, layer.exec_type)] += \
-                        layer.real_time.total_seconds()
+            self.count_layers(request)
         return [request.get_output_tensor(i).data.copy()
                 for i in range(len(request.model_outputs))]
 
-    def op_times(self) -> Dict[str, float]:
+    def count_layers(self, request) -> None:
+        """Adds the totals after this run to ``profile``.  OpenVINO's CPU
+        counters give each layer's mean time over every run of its
+        compiled model so far (whole microseconds), not the last run's;
+        summed run by run they counted a first, cold run again at every
+        later one (about 3 times over in 12 runs).  A layer's total is its
+        mean times the runs, within a microsecond per run."""
+        runs = self.counted.get(id(request), (None, 0))[1] + 1
+        totals = Counter()
+        for layer in request.profiling_info:
+            if layer.status.name == 'EXECUTED':
+                totals[layer_label(layer.node_type, layer.exec_type)] += \
+                    layer.real_time.total_seconds() * runs
+        self.counted[id(request)] = (request, runs, totals)
+        self.profile.append(sum((t for _, _, t in self.counted.values()),
+                                Counter()))
+
+    def op_times(self, skip_runs: int = 0) -> Dict[str, float]:
         """Seconds per layer type (OpenVINO's types after its fusions,
         e.g. ``Subgraph`` for fused element-wise work; :func:`layer_label`)
-        over the runs."""
+        over the runs after the first ``skip_runs``."""
         if self.profile is None:
             raise ArtefactError('this session was built without profiling')
-        return dict(self.profile)
+        if len(self.profile) <= skip_runs:
+            return {}
+        after = Counter(self.profile[-1])
+        if skip_runs:
+            after.subtract(self.profile[skip_runs - 1])
+        return dict(after)
