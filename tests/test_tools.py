@@ -283,6 +283,51 @@ def test_quiet_gate_holds_profiles_too(monkeypatch):
     assert next(rates, None) is None
 
 
+def test_profile_slower_than_the_timed_calls_is_taken_again(monkeypatch):
+    """--wait-quiet --profile: a profile whose operators sum to more than
+    PROFILE_SLACK times the entry's median call (a neighbour the matmul
+    samples missed) is taken again, at most PROFILE_TAKES times, and the
+    least take is kept; one within the slack is kept at once."""
+    from backbones.benchmark import timing
+    from backbones.benchmark.entries import Entry, Settings
+    monkeypatch.setattr(timing, 'matmul_rate',
+                        lambda device, typical=False: 9)  # always quiet
+
+    def entry_with_profiles(seconds_per_call):
+        takes = iter(seconds_per_call)
+
+        def profiled():
+            class Session:
+                per_call = next(takes)
+                calls = 0
+
+                def op_times(self, skip_runs=0):
+                    return {'Conv': self.per_call * (self.calls - skip_runs)}
+            session = Session()
+
+            def runner(inputs):
+                session.calls += 1
+            runner.session = session
+            return runner
+        entry = Entry('m', 'openvino-network', None, 'x', None, profiled)
+        entry.times = [1.0, 1.1, 0.9]  # median 1 s a call
+        return entry, takes
+
+    settings = Settings([], reps=2, warmup=1)
+    gate = timing.QuietGate(torch.device('cpu'), 5, timeout=60, samples=1,
+                            pause=0)
+    slow_then_steady, takes = entry_with_profiles([2.0, 1.05, 9.0])
+    always_slow, _ = entry_with_profiles([2.0, 1.6, 1.9, 9.0])
+    steady, _ = entry_with_profiles([1.2, 9.0])
+    again = timing.profile_entries([slow_then_steady, always_slow, steady],
+                                   settings, gate)
+    assert slow_then_steady.op_times == pytest.approx({'Conv': 1.05})
+    assert next(takes) == 9.0  # no third take
+    assert always_slow.op_times == pytest.approx({'Conv': 1.6})
+    assert steady.op_times == pytest.approx({'Conv': 1.2})
+    assert again == 1 + 2
+
+
 def test_activation_probe_swaps_smooth_activations_for_relu():
     """docs/probes: the what-if network of docs/speed.md's activation
     measurement has ReLU where the config's network has SiLU and GELU,

@@ -175,36 +175,54 @@ def time_entries(entries: List[Entry], settings: Settings, device,
             kept += 1
 
 
+# a profile whose operators sum to more than this times the entry's median
+# call was taken while something slowed the machine that the matmul
+# samples did not catch (memory-bound layers slow down most); it is taken
+# again, at most PROFILE_TAKES times in all, and the least of the takes kept
+PROFILE_SLACK = 1.3
+PROFILE_TAKES = 3
+
+
 def profile_entries(entries: List[Entry], settings: Settings,
                     gate: Optional[QuietGate] = None) -> int:
     """Each entry whose runtime has a profiler is run again by a profiling
     copy of itself (after the timing, so the profiler's own cost stays
     out of the times), ``warmup + reps`` calls: ``entry.op_times``,
     seconds per call by operator type over the ``reps`` calls after the
-    warm-up (a session's first call allocates and prepares).  With a ``gate``, each profile is
-    held to a quiet machine as a timing round is (memory-bound layout
-    operators grow most when a neighbour is busy), and taken again when
-    the machine was not quiet after it, until the gate's time is out.
-    Returns how many profiles were taken again."""
-    calls = settings.warmup + settings.reps
+    warm-up (a session's first call allocates and prepares).  With a
+    ``gate``, each profile is held to a quiet machine as a timing round
+    is, and taken again when the machine was not quiet after it, until
+    the gate's time is out, or when its operators took more than
+    ``PROFILE_SLACK`` times the entry's median call (up to
+    ``PROFILE_TAKES`` takes, the least kept).  Returns how many profiles
+    were taken again."""
     again = 0
     for entry in entries:
         if entry.profiled is None:
             continue
+        median = statistics.median(entry.times) if entry.times else None
+        takes = []
         while True:
             try:
                 runner = entry.profiled()
             except ArtefactError:  # no profiler (LiteRT, ExecuTorch, MNN)
                 break
             quiet_before = gate.wait() if gate is not None else True
-            for _ in range(calls):
+            for _ in range(settings.warmup + settings.reps):
                 runner(entry.inputs)
-            if gate is None or gate.verdict(quiet_before)[0]:
-                entry.op_times = {
-                    op: seconds / settings.reps for op, seconds in
-                    runner.session.op_times(settings.warmup).items()}
-                break
+            quiet = gate is None or gate.verdict(quiet_before)[0]
+            if quiet:
+                takes.append({op: seconds / settings.reps for op, seconds in
+                              runner.session.op_times(
+                                  settings.warmup).items()})
+                steady = median is None or \
+                    sum(takes[-1].values()) <= PROFILE_SLACK * median
+                if gate is None or steady or gate.out_of_time() or \
+                        len(takes) >= PROFILE_TAKES:
+                    break
             again += 1
+        if takes:
+            entry.op_times = min(takes, key=lambda t: sum(t.values()))
     return again
 
 
@@ -309,8 +327,11 @@ def benchmark(settings: Settings) -> Tuple[List[dict], str]:
         if settings.profile:
             again = profile_entries(entries, settings, gate)
             if gate is not None:
-                quiet += (f'; the profiles held to the same quiet machine '
-                          f'(taken again: {again})')
+                quiet += (f'; the profiles held to the same quiet machine, '
+                          f'and taken again when their operators summed '
+                          f'over {PROFILE_SLACK}x the median call (at most '
+                          f'{PROFILE_TAKES} takes, the least kept; taken '
+                          f'again: {again})')
         rows = table_rows(entries, settings.batch, rate)
     where = f'{machine(device)}; ' + (
         f'{torch.get_num_threads()} threads' if device.type == 'cpu' else
