@@ -246,39 +246,45 @@ def test_quiet_gate_times_a_round_again_when_the_machine_got_busy(
                                      '1000000000 GMAC/s')
 
 
-def test_quiet_gate_holds_profiles_too(monkeypatch):
-    """--wait-quiet --profile: a profile after which the matmul rate fell
-    is taken again, and the kept one is the quiet one's."""
-    from backbones.benchmark import timing
-    from backbones.benchmark.entries import Entry, Settings
-    rates = iter([9, 9, 1, 9, 9, 9])  # busy after the first profile
-    monkeypatch.setattr(timing, 'matmul_rate',
-                        lambda device, typical=False: next(rates))
-    profiles = []
-
-    class Session:  # the n-th profile's layers take n seconds a call
-        def __init__(self):
-            self.calls = 0
-            profiles.append(self)
-            self.seconds_per_call = float(len(profiles))
-
-        def op_times(self, skip_runs=0):
-            return {'Conv': self.seconds_per_call * (self.calls - skip_runs)}
+def profiled_entry(seconds_per_call, times=()):
+    """An entry whose n-th profile's layers take ``seconds_per_call[n]``
+    a call, like a runtime session's ``op_times``; returns it and the
+    iterator of the profiles not taken."""
+    from backbones.benchmark.entries import Entry
+    takes = iter(seconds_per_call)
 
     def profiled():
+        class Session:
+            per_call = next(takes)
+            calls = 0
+
+            def op_times(self, skip_runs=0):
+                return {'Conv': self.per_call * (self.calls - skip_runs)}
         session = Session()
 
         def runner(inputs):
             session.calls += 1
         runner.session = session
         return runner
-
     entry = Entry('m', 'openvino-network', None, 'x', None, profiled)
+    entry.times = list(times)
+    return entry, takes
+
+
+def test_quiet_gate_holds_profiles_too(monkeypatch):
+    """--wait-quiet --profile: a profile after which the matmul rate fell
+    is taken again, and the kept one is the quiet one's."""
+    from backbones.benchmark import timing
+    from backbones.benchmark.entries import Settings
+    rates = iter([9, 9, 1, 9, 9, 9])  # busy after the first profile
+    monkeypatch.setattr(timing, 'matmul_rate',
+                        lambda device, typical=False: next(rates))
+    entry, takes = profiled_entry([1.0, 2.0, 3.0])
     gate = timing.QuietGate(torch.device('cpu'), 5, timeout=60, samples=2,
                             pause=0)
     again = timing.profile_entries([entry], Settings([], reps=2, warmup=0),
                                    gate)
-    assert again == 1 and len(profiles) == 2
+    assert again == 1 and next(takes) == 3.0  # two profiles taken
     assert entry.op_times == {'Conv': 2.0}  # the second profile's
     assert next(rates, None) is None
 
@@ -289,38 +295,17 @@ def test_profile_slower_than_the_timed_calls_is_taken_again(monkeypatch):
     samples missed) is taken again, at most PROFILE_TAKES times, and the
     least take is kept; one within the slack is kept at once."""
     from backbones.benchmark import timing
-    from backbones.benchmark.entries import Entry, Settings
+    from backbones.benchmark.entries import Settings
     monkeypatch.setattr(timing, 'matmul_rate',
                         lambda device, typical=False: 9)  # always quiet
-
-    def entry_with_profiles(seconds_per_call):
-        takes = iter(seconds_per_call)
-
-        def profiled():
-            class Session:
-                per_call = next(takes)
-                calls = 0
-
-                def op_times(self, skip_runs=0):
-                    return {'Conv': self.per_call * (self.calls - skip_runs)}
-            session = Session()
-
-            def runner(inputs):
-                session.calls += 1
-            runner.session = session
-            return runner
-        entry = Entry('m', 'openvino-network', None, 'x', None, profiled)
-        entry.times = [1.0, 1.1, 0.9]  # median 1 s a call
-        return entry, takes
-
-    settings = Settings([], reps=2, warmup=1)
+    timed = [1.0, 1.1, 0.9]  # median 1 s a call
+    slow_then_steady, takes = profiled_entry([2.0, 1.05, 9.0], timed)
+    always_slow, _ = profiled_entry([2.0, 1.6, 1.9, 9.0], timed)
+    steady, _ = profiled_entry([1.2, 9.0], timed)
     gate = timing.QuietGate(torch.device('cpu'), 5, timeout=60, samples=1,
                             pause=0)
-    slow_then_steady, takes = entry_with_profiles([2.0, 1.05, 9.0])
-    always_slow, _ = entry_with_profiles([2.0, 1.6, 1.9, 9.0])
-    steady, _ = entry_with_profiles([1.2, 9.0])
     again = timing.profile_entries([slow_then_steady, always_slow, steady],
-                                   settings, gate)
+                                   Settings([], reps=2, warmup=1), gate)
     assert slow_then_steady.op_times == pytest.approx({'Conv': 1.05})
     assert next(takes) == 9.0  # no third take
     assert always_slow.op_times == pytest.approx({'Conv': 1.6})
